@@ -1,0 +1,80 @@
+"""What rlvr's glue costs per GRPO step: the tiny config through `rl.train.run` vs a bare TRL script, one process.
+
+Both sides train the same model from the same weights on the same rows with the same reward callables (the
+registry's, so reward scoring costs the same), the same `GRPOConfig` and wandb off. The bare side is the
+ten lines a user would write around `trl.GRPOTrainer`; the rlvr side adds the run directory, metrics.jsonl,
+per-reward counters and step timers. Runs alternate (rlvr, bare, rlvr, bare, ...) so drift in this machine's
+speed hits both; the ratio of median seconds per step is printed. Target: <= 1.10.
+
+    .venv/bin/python experiments/bench/overhead.py [--steps 20] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+OVERRIDES = ["warmup.enabled=false", "eval.before=false", "eval.after=false", "logging.wandb_mode=disabled",
+             "grpo.save_steps=1000000", "grpo.disable_tqdm=true"]
+
+
+def rlvr_side(exp, root: Path) -> float:
+    from rl.tracking import prepare_run_dir
+    from rl.train import run
+
+    run_dir = root / f"rlvr-{time.time_ns()}"
+    prepare_run_dir(run_dir, resume=False, overwrite=False)
+    summary = run(exp, run_dir)
+    return summary["train_seconds"] / summary["steps"]
+
+
+def bare_side(exp, root: Path) -> float:
+    import rewards
+    from rl.data import load_data, to_dataset
+    from rl.models import load_policy
+    from transformers import set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
+    set_seed(exp.seed)
+    train_rows, _ = load_data(exp.data)
+    model, tokenizer, _ = load_policy(exp.model, exp.seed)
+    funcs = [rewards.build(r.name, **r.params) for r in exp.rewards]
+    args = GRPOConfig(**exp.grpo, output_dir=str(root / f"bare-{time.time_ns()}"), seed=exp.seed, report_to="none",
+                      reward_weights=[r.weight for r in exp.rewards], use_cpu=True)
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(train_rows),
+                          processing_class=tokenizer)
+    output = trainer.train()
+    return output.metrics["train_runtime"] / trainer.state.global_step
+
+
+def main() -> None:
+    from rl.config import load_experiment
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    exp = load_experiment(None, OVERRIDES + [f"grpo.max_steps={args.steps}"])
+    times: dict[str, list[float]] = {"rlvr": [], "bare": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bare_side(exp, root)  # warm caches (model build, imports, worker pool) before measuring
+        for _ in range(args.repeats):
+            times["rlvr"].append(rlvr_side(exp, root))
+            times["bare"].append(bare_side(exp, root))
+    rlvr_s, bare_s = statistics.median(times["rlvr"]), statistics.median(times["bare"])
+    print(f"\nsteps per run {args.steps}, repeats {args.repeats}")
+    print(f"{'side':<6} {'median s/step':>14}  all")
+    for side, values in times.items():
+        print(f"{side:<6} {statistics.median(values):>14.3f}  {', '.join(f'{v:.3f}' for v in values)}")
+    print(f"ratio rlvr/bare = {rlvr_s / bare_s:.3f}  (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from rl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""Experiment configs: nested YAML mapped 1:1 onto dataclasses.
+
+Unknown keys and wrong types are errors that name the key (and the closest valid one). The `grpo:` section is
+passed straight into TRL's `GRPOConfig` and validated against its fields, so every TRL knob keeps working.
+Command-line overrides use dotted paths: `--set grpo.beta=0.04 --set rewards.1.weight=0.5`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rl.errors import RlvrError
+
+PACKAGE_CONFIGS = Path(__file__).parent / "configs"
+DEFAULT_CONFIG = PACKAGE_CONFIGS / "tiny-arith.yaml"
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "builtin:tiny-qwen2"
+    """`builtin:tiny-qwen2` / `builtin:tiny-llama` (built offline), a hub name, or a local directory."""
+    dtype: str = "float32"
+    """float32 | bfloat16 | float16 | auto."""
+    revision: str | None = None
+    gguf_file: str | None = None
+    """Load a GGUF checkpoint (dequantised by transformers) from `name_or_path`."""
+    attn_implementation: str | None = None
+    """sdpa | eager | flash_attention_2 (when installed); None lets transformers choose."""
+    trust_remote_code: bool = False
+
+
+@dataclass
+class DataConfig:
+    source: str = "builtin:arithmetic"
+    """`builtin:<task>`, `gsm8k`, `math500`, a local .jsonl/.parquet file, or a hub dataset name."""
+    path: str | None = None
+    """Local copy of a named dataset (e.g. ../shared/data/gsm8k); default: $RLVR_DATA_DIR/<name>, then the hub."""
+    train_split: str = "train"
+    eval_split: str = "test"
+    train_size: int | None = None
+    """Rows used for training (None: all)."""
+    eval_size: int | None = 256
+    """Held-out rows evaluated before and after training (None: all)."""
+    template: str = "plain"
+    """plain (prompt as is) | r1_zero (DeepSeek-R1-Zero text template) | chat (the model's chat template)."""
+    system_prompt: str | None = None
+    """With template `chat`: a system message placed before the question."""
+    prompt_column: str | None = None
+    answer_column: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """Parameters of a built-in task (e.g. arithmetic: {digits: 3})."""
+    seed: int = 1234
+    """Seed of built-in task generation and shuffling; fixed apart from the run seed so held-out sets agree."""
+
+
+@dataclass
+class RewardConfig:
+    name: str = ""
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WarmupConfig:
+    """A short supervised warm-up on the data's `solution` column before GRPO (for models that start from zero)."""
+
+    enabled: bool = False
+    max_steps: int = 400
+    batch_size: int = 64
+    learning_rate: float = 2.0e-3
+    warmup_steps: int = 30
+    target_accuracy: float = 0.5
+    """Stop as soon as greedy accuracy on a probe of training prompts reaches this."""
+    check_every: int = 25
+    check_size: int = 128
+    cache: bool = True
+    """Reuse a warm-up with identical inputs from the cache directory ($RLVR_CACHE_DIR, default ~/.cache/rlvr)."""
+
+
+@dataclass
+class EvalConfig:
+    before: bool = True
+    after: bool = True
+    max_new_tokens: int = 256
+    batch_size: int = 64
+    timeout: float = 1.0
+    """Per-item grading timeout in seconds."""
+
+
+@dataclass
+class LoggingConfig:
+    wandb_project: str = "rlvr"
+    wandb_entity: str | None = None
+    wandb_group: str | None = None
+    wandb_job_type: str | None = None
+    wandb_name: str | None = None
+    """Default: the run directory's name."""
+    wandb_tags: list[str] = field(default_factory=list)
+    wandb_mode: str = "auto"
+    """auto (online if WANDB_API_KEY is set, else offline) | online | offline | disabled."""
+    log_completions: bool = True
+    """Send a completions table (prompt, completion, per-reward scores, advantage) to wandb."""
+    num_completions_to_print: int = 0
+
+
+@dataclass
+class Experiment:
+    name: str = "experiment"
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rewards: list[RewardConfig] = field(default_factory=list)
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    grpo: dict[str, Any] = field(default_factory=dict)
+    """Passed to trl.GRPOConfig (validated against its fields)."""
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None) -> Experiment:
+    """Read a YAML config (default: the embedded tiny-arith), apply `key=value` overrides, validate."""
+    raw = read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    for item in overrides or []:
+        apply_override(raw, item)
+    exp = from_dict(Experiment, raw, "")
+    validate(exp)
+    return exp
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise RlvrError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise RlvrError(f"{path}: invalid YAML{line}: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RlvrError(f"{path}: top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Apply one `dotted.key=value` override (value parsed as YAML) to the raw config mapping."""
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise RlvrError(f"--set expects key=value, got {item!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    parts = key.strip().split(".")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        node = _child(node, part, parts[: i + 1])
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, parts)] = value
+    else:
+        node[last] = value
+
+
+def _child(node: Any, part: str, path: list[str]) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, path)]
+    if not isinstance(node, dict):
+        raise RlvrError(f"--set {'.'.join(path)}: {'.'.join(path[:-1])} is not a section")
+    if node.get(part) is None:
+        node[part] = {}
+    return node[part]
+
+
+def _index(node: list, part: str, path: list[str]) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise RlvrError(f"--set {'.'.join(path)}: index {part!r} out of range (the list has {len(node)} items)")
+    return int(part)
+
+
+def from_dict(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and wrong types raise RlvrError naming the key."""
+    if not isinstance(raw, dict):
+        raise RlvrError(f"{where or 'config'}: expected a mapping, got {_kind(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise RlvrError(f"unknown config key '{path}'{_did_you_mean(str(key), names, where)}")
+        kwargs[key] = _convert(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], path)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise RlvrError(f"config key '{path}' must be a list, got {_kind(value)}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(v, item_tp, f"{path}.{i}") for i, v in enumerate(value)]
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise RlvrError(f"config key '{path}' must be a mapping, got {_kind(value)}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise RlvrError(f"config key '{path}' must be true or false, got {_kind(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise RlvrError(f"config key '{path}' must be an integer, got {_kind(value)}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads `1e-4` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise RlvrError(f"config key '{path}' must be a number, got {_kind(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise RlvrError(f"config key '{path}' must be a string, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _did_you_mean(key: str, valid: list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    prefix = f"{where}." if where else ""
+    if close:
+        return f" (did you mean '{prefix}{close[0]}'?)"
+    return f" (valid keys: {', '.join(valid)})"
+
+
+# --------------------------------------------------------------------------------------------------- validation
+
+TEMPLATES = ("plain", "r1_zero", "chat")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+# Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
+RESERVED_GRPO_KEYS = {"output_dir": "--output-dir", "seed": "the top-level 'seed'", "reward_weights": "rewards[].weight"}
+
+
+def validate(exp: Experiment) -> None:
+    """Cross-field checks that do not need heavy imports (rewards registry and GRPOConfig fields included)."""
+    import rewards
+
+    if exp.data.template not in TEMPLATES:
+        raise RlvrError(f"data.template must be one of {', '.join(TEMPLATES)}, got {exp.data.template!r}")
+    if exp.logging.wandb_mode not in WANDB_MODES:
+        raise RlvrError(f"logging.wandb_mode must be one of {', '.join(WANDB_MODES)}, got {exp.logging.wandb_mode!r}")
+    if not exp.rewards:
+        raise RlvrError("rewards: at least one reward is required (see `rlvr rewards` for the names)")
+    known = rewards.names()
+    for i, r in enumerate(exp.rewards):
+        if r.name not in known:
+            hint = difflib.get_close_matches(r.name, known, n=1, cutoff=0.5)
+            also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
+            raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
+    validate_grpo_keys(exp.grpo)
+
+
+def grpo_field_names() -> list[str]:
+    from trl import GRPOConfig
+
+    return [f.name for f in dataclasses.fields(GRPOConfig)]
+
+
+def validate_grpo_keys(grpo: dict[str, Any]) -> None:
+    valid = grpo_field_names()
+    for key in grpo:
+        if key in RESERVED_GRPO_KEYS:
+            raise RlvrError(f"grpo.{key} is set by rlvr; use {RESERVED_GRPO_KEYS[key]} instead")
+        if key not in valid:
+            raise RlvrError(f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}")
+
+
+def dump_yaml(exp: Experiment) -> str:
+    return yaml.safe_dump(exp.to_dict(), sort_keys=False, default_flow_style=None, width=119)

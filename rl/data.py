@@ -1,0 +1,231 @@
+"""Training and held-out rows: `{prompt, answer, data_source, ...}` from a built-in task, GSM8K, MATH-500,
+a local JSONL/parquet file, or any hub dataset.
+
+`prompt` is what the policy sees, already put in the configured template (a string, or chat messages for
+`template: chat`, which TRL renders with the tokenizer's chat template exactly as `render_prompt` does).
+`answer` is the gold the graders compare with; `solution` (when the source has one) feeds the warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from rl.config import DataConfig
+from rl.errors import RlvrError
+
+R1_ZERO = (
+    "A conversation between User and Assistant. The User asks a question, and the Assistant solves it. "
+    "The Assistant first thinks about the reasoning process in the mind and then provides the User with the answer. "
+    "The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
+    "respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. "
+    "User: {question} Assistant:"
+)
+NAMED = {  # short name -> (hub id, hub config, local folder, files per split)
+    "gsm8k": ("openai/gsm8k", "main", "gsm8k", {"train": "train.jsonl", "test": "test.jsonl"}),
+    "math500": ("HuggingFaceH4/MATH-500", None, "math500", {"test": "test.jsonl"}),
+}
+HUB_ALIASES = {hub: short for short, (hub, *_rest) in NAMED.items()}
+
+
+# --------------------------------------------------------------------------------------------------- built-in tasks
+
+
+def arithmetic_solution(a: int, b: int) -> str:
+    """Column addition, lowest digit first, carries written out: 347+589 -> 7+9=16 4+8+1=13 3+5+1=9."""
+    da, db = str(a)[::-1], str(b)[::-1]
+    steps, carry = [], 0
+    for i in range(max(len(da), len(db))):
+        x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
+        total = x + y + carry
+        steps.append(f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={total}")
+        carry = total // 10
+    return f"<think>{' '.join(steps)}</think><answer>{a + b}</answer>"
+
+
+def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
+    """`a + b` with `digits`-digit operands; held-out pairs (in either order) never appear in training."""
+    params = dict(cfg.params)
+    digits = params.pop("digits", 3)
+    if params:
+        raise RlvrError(f"data.params: unknown parameter(s) {', '.join(params)} for builtin:arithmetic (digits)")
+    if not isinstance(digits, int) or not 1 <= digits <= 9:
+        raise RlvrError(f"data.params.digits must be an integer 1..9, got {digits!r}")
+    high = 10**digits - 1
+    n_pairs = (high + 1) * (high + 2) // 2
+    eval_size = cfg.eval_size if cfg.eval_size is not None else 256
+    train_size = cfg.train_size if cfg.train_size is not None else 4096
+    if eval_size + train_size > n_pairs // 2:
+        raise RlvrError(f"data: {digits}-digit arithmetic has {n_pairs} distinct pairs; ask for fewer rows")
+    rng = random.Random(cfg.seed)
+    seen: set[tuple[int, int]] = set()
+
+    def draw(n: int) -> list[dict]:
+        rows = []
+        while len(rows) < n:
+            a, b = rng.randint(0, high), rng.randint(0, high)
+            key = (min(a, b), max(a, b))
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"question": f"What is {a} + {b}?", "answer": str(a + b),
+                         "solution": arithmetic_solution(a, b), "data_source": "arithmetic"})
+        return rows
+
+    held_out = draw(eval_size)
+    return draw(train_size), held_out
+
+
+BUILTIN_TASKS = {"arithmetic": arithmetic_task}
+
+
+# --------------------------------------------------------------------------------------------------- files and hub
+
+
+def data_root() -> Path:
+    """Folder of local dataset copies: $RLVR_DATA_DIR, else ../shared/data beside the checkout."""
+    env = os.environ.get("RLVR_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _load_file(path: Path) -> list[dict]:
+    from datasets import load_dataset
+
+    kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
+    if kind is None:
+        raise RlvrError(f"data: unsupported file type '{path.suffix}' for {path} (use .jsonl, .json, .parquet, .csv)")
+    try:
+        return list(load_dataset(kind, data_files=str(path), split="train"))
+    except Exception as e:  # noqa: BLE001 - datasets raises many types for a malformed file
+        raise RlvrError(f"data: cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def _load_named(short: str, split: str, cfg: DataConfig) -> list[dict]:
+    hub, hub_config, folder, files = NAMED[short]
+    local = Path(cfg.path).expanduser() if cfg.path else data_root() / folder
+    if cfg.path and not local.exists():
+        raise RlvrError(f"data.path: no such directory '{cfg.path}'")
+    if local.exists():
+        if split not in files:
+            raise RlvrError(f"data: {short} has no split '{split}' (splits: {', '.join(files)})")
+        return _load_file(local / files[split])
+    return _load_hub(hub, hub_config, split)
+
+
+def _load_hub(name: str, config: str | None, split: str) -> list[dict]:
+    from datasets import load_dataset
+
+    try:
+        return list(load_dataset(name, config, split=split))
+    except Exception as e:  # noqa: BLE001 - offline hub, unknown name or split
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RlvrError(f"data: cannot load '{name}' split '{split}': {msg}") from None
+
+
+def gsm8k_row(row: dict) -> dict:
+    solution, _, final = row["answer"].rpartition("####")
+    solution = re.sub(r"<<[^>]*>>", "", solution).strip()
+    answer = final.strip().replace(",", "")
+    return {"question": row["question"], "answer": answer,
+            "solution": f"<think>{solution}</think><answer>{answer}</answer>", "data_source": "gsm8k"}
+
+
+def math500_row(row: dict) -> dict:
+    out = {"question": row["problem"], "answer": row["answer"], "data_source": "math500"}
+    for key in ("level", "subject", "unique_id"):
+        if key in row:
+            out[key] = row[key]
+    return out
+
+
+MAPPERS = {"gsm8k": gsm8k_row, "math500": math500_row}
+
+
+def generic_rows(rows: list[dict], cfg: DataConfig, source: str) -> list[dict]:
+    if not rows:
+        raise RlvrError(f"data: {source} has no rows")
+    columns = list(rows[0])
+    prompt_col = cfg.prompt_column or next((c for c in ("prompt", "question", "problem") if c in columns), None)
+    answer_col = cfg.answer_column or "answer"
+    if prompt_col is None or prompt_col not in columns:
+        raise RlvrError(f"data: {source} has no prompt column '{prompt_col or 'prompt'}' (columns: {', '.join(columns)});"
+                        " set data.prompt_column")
+    if answer_col not in columns:
+        raise RlvrError(f"data: {source} has no answer column '{answer_col}' (columns: {', '.join(columns)});"
+                        " set data.answer_column")
+    out = []
+    for row in rows:
+        new = {k: v for k, v in row.items() if k not in (prompt_col, answer_col, "prompt")}
+        new.update(question=row[prompt_col], answer=str(row[answer_col]))
+        new.setdefault("data_source", source)
+        out.append(new)
+    return out
+
+
+def load_split(cfg: DataConfig, split: str) -> list[dict]:
+    source = cfg.source
+    short = HUB_ALIASES.get(source, source)
+    if short in NAMED:
+        return [MAPPERS[short](r) for r in _load_named(short, split, cfg)]
+    path = Path(source).expanduser()
+    if path.suffix in (".jsonl", ".json", ".parquet", ".csv"):
+        if not path.is_file():
+            raise RlvrError(f"data.source: no such file '{source}'")
+        return generic_rows(_load_file(path), cfg, path.name)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.stem == split and p.suffix in (".jsonl", ".parquet", ".json"))
+        if not files:
+            raise RlvrError(f"data.source: no {split}.jsonl or {split}.parquet in {source}")
+        return generic_rows(_load_file(files[0]), cfg, source)
+    return generic_rows(_load_hub(source, None, split), cfg, source)
+
+
+# --------------------------------------------------------------------------------------------------- templates
+
+
+def apply_template(question: str, template: str, system_prompt: str | None = None) -> Any:
+    if template == "plain":
+        return question
+    if template == "r1_zero":
+        return R1_ZERO.format(question=question)
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": question}]
+
+
+def render_prompt(prompt: Any, tokenizer) -> str:
+    """The exact text the policy is conditioned on (TRL renders chat prompts the same way)."""
+    if isinstance(prompt, str):
+        return prompt
+    return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def _finish(rows: list[dict], cfg: DataConfig, size: int | None, shuffle: bool) -> list[dict]:
+    if shuffle:
+        random.Random(cfg.seed).shuffle(rows)
+    if size is not None:
+        rows = rows[:size]
+    for row in rows:
+        row["prompt"] = apply_template(row["question"], cfg.template, cfg.system_prompt)
+    return rows
+
+
+def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
+    """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
+    if cfg.source.startswith("builtin:"):
+        task = cfg.source[len("builtin:"):]
+        if task not in BUILTIN_TASKS:
+            raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
+        train, held_out = BUILTIN_TASKS[task](cfg)
+        return _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)
+    train = load_split(cfg, cfg.train_split)
+    held_out = load_split(cfg, cfg.eval_split)
+    return _finish(train, cfg, cfg.train_size, True), _finish(held_out, cfg, cfg.eval_size, False)
+
+
+def to_dataset(rows: list[dict]):
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)

@@ -1,0 +1,121 @@
+"""Supervised warm-up: teach a from-scratch model the answer format and some skill before GRPO.
+
+GRPO only learns from groups whose rewards differ, so a policy that is never right learns nothing
+(../shared/FINDINGS.md: from 14% accuracy GRPO gave no gain; from ~55% it gained ~25 points). The warm-up trains
+on the rows' `solution` column (loss on the completion only) and stops as soon as greedy accuracy on a probe of
+*training* prompts reaches `target_accuracy` - more robust than a fixed step count, since accuracy jumps from ~2%
+to ~50% within a few dozen steps. The result is cached by a hash of everything that determines it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from rl.config import WarmupConfig
+from rl.data import render_prompt
+from rl.errors import RlvrError
+from rl.models import cache_dir
+
+
+def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([location, cfg.__dict__, seed, max_new_tokens], sort_keys=True, default=str).encode())
+    for row in train_rows:
+        h.update(json.dumps([row["prompt"], row.get("solution")], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _batch(tokenizer, rows: list[dict]):
+    import torch
+
+    ids, labels = [], []
+    for row in rows:
+        prompt = tokenizer(render_prompt(row["prompt"], tokenizer), add_special_tokens=False)["input_ids"]
+        target = tokenizer(row["solution"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids.append(prompt + target)
+        labels.append([-100] * len(prompt) + target)
+    width = max(len(x) for x in ids)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
+    label_ids = torch.tensor([y + [-100] * (width - len(y)) for y in labels])
+    attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+    return input_ids, attention, label_ids
+
+
+def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: int, max_new_tokens: int,
+                 timeout: float) -> dict:
+    """Run the warm-up in place on `model`; return {steps, probe_accuracy, seconds}."""
+    import time
+
+    import torch
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rl.evaluate import generate, score
+
+    if not all(row.get("solution") for row in rows):
+        raise RlvrError("warmup.enabled needs a 'solution' column in the training data (this source has none)")
+    rng = random.Random(seed)
+    probe = rng.sample(rows, min(cfg.check_size, len(rows)))
+    torch.manual_seed(seed)
+    optim = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+    model.train()
+    start, step, accuracy = time.time(), 0, 0.0
+    columns = [TextColumn("warm-up"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.3f}  probe acc {task.fields[acc]:.2f}"), TimeElapsedColumn()]
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("warm-up", total=cfg.max_steps, loss=float("nan"), acc=0.0)
+        while step < cfg.max_steps:
+            input_ids, attention, labels = _batch(tokenizer, rng.sample(rows, min(cfg.batch_size, len(rows))))
+            loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            step += 1
+            bar.update(task, completed=step, loss=loss.item())
+            if step % cfg.check_every == 0 or step == cfg.max_steps:
+                completions = generate(model, tokenizer, [r["prompt"] for r in probe], max_new_tokens)
+                accuracy = score(completions, probe, timeout=timeout)[0]["accuracy"]
+                bar.update(task, acc=accuracy)
+                if accuracy >= cfg.target_accuracy:
+                    break
+    model.train()
+    return {"steps": step, "probe_accuracy": accuracy, "seconds": round(time.time() - start, 1)}
+
+
+def warm_start(model, tokenizer, location: str, rows: list[dict], cfg: WarmupConfig, seed: int,
+               max_new_tokens: int, timeout: float, console) -> dict:
+    """Warm the model up, or load the cached result of an identical warm-up. Returns its info dict."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    key = cache_key(location, cfg, rows, seed, max_new_tokens)
+    folder = cache_dir() / "warmup" / key
+    weights, info_file = folder / "model.safetensors", folder / "info.json"
+    if cfg.cache and weights.is_file() and info_file.is_file():
+        model.load_state_dict(load_file(str(weights)), strict=False)
+        info = json.loads(info_file.read_text()) | {"cached": True}
+        console.print(f"warm-up: reused cached result {folder} ({info['steps']} steps, "
+                      f"probe accuracy {info['probe_accuracy']:.2f})")
+        return info
+    info = train_warmup(model, tokenizer, rows, cfg, seed, max_new_tokens, timeout)
+    if cfg.cache:
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        # tied embeddings share storage: safetensors wants each tensor once
+        seen, unique = set(), {}
+        for k, v in state.items():
+            if v.data_ptr() in seen:
+                continue
+            seen.add(v.data_ptr())
+            unique[k] = v.clone() if v.dtype != torch.bool else v
+        tmp = folder / "model.safetensors.tmp"
+        save_file(unique, str(tmp))
+        tmp.rename(weights)
+        info_file.write_text(json.dumps(info))
+    return info | {"cached": False}

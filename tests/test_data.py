@@ -1,0 +1,103 @@
+"""Data sources map rows to {prompt, answer, data_source}; held-out splits never leak into training."""
+
+import json
+
+import pytest
+
+from rl.config import DataConfig
+from rl.data import R1_ZERO, apply_template, arithmetic_solution, data_root, load_data, render_prompt
+from rl.errors import RlvrError
+from rl.models import build_char_tokenizer
+
+needs_shared_data = pytest.mark.skipif(not (data_root() / "gsm8k").is_dir(), reason="../shared/data not present")
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        (347, 589, "<think>7+9=16 4+8+1=13 3+5+1=9</think><answer>936</answer>"),
+        (5, 123, "<think>5+3=8 0+2=2 0+1=1</think><answer>128</answer>"),
+        (999, 1, "<think>9+1=10 9+0+1=10 9+0+1=10</think><answer>1000</answer>"),
+        (0, 0, "<think>0+0=0</think><answer>0</answer>"),
+    ],
+)
+def test_arithmetic_solution(a, b, expected):
+    assert arithmetic_solution(a, b) == expected
+
+
+def test_arithmetic_splits_are_disjoint_seeded_and_sized():
+    cfg = DataConfig(train_size=2000, eval_size=300, params={"digits": 3})
+    train, held_out = load_data(cfg)
+    assert (len(train), len(held_out)) == (2000, 300)
+
+    def pair(row):
+        a, b = row["question"].removeprefix("What is ").removesuffix("?").split(" + ")
+        return frozenset((int(a), int(b)))
+
+    assert not {pair(r) for r in train} & {pair(r) for r in held_out}
+    assert load_data(cfg) == (train, held_out)  # same seed, same rows
+    other_train, other_eval = load_data(DataConfig(train_size=2000, eval_size=300, seed=5))
+    assert other_eval != held_out
+    row = held_out[0]
+    assert set(row) >= {"prompt", "answer", "data_source", "solution"}
+    assert row["solution"].endswith(f"<answer>{row['answer']}</answer>")
+
+
+def test_arithmetic_rejects_unknown_params():
+    with pytest.raises(RlvrError, match="unknown parameter"):
+        load_data(DataConfig(params={"digitz": 2}))
+
+
+def test_templates():
+    assert apply_template("What is 1 + 2?", "plain") == "What is 1 + 2?"
+    assert apply_template("Q?", "r1_zero") == R1_ZERO.format(question="Q?")
+    assert apply_template("Q?", "r1_zero").endswith("User: Q? Assistant:")
+    messages = apply_template("Q?", "chat", "Be brief.")
+    assert messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q?"}]
+    tok = build_char_tokenizer()
+    assert render_prompt(messages, tok) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ?<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+@needs_shared_data
+def test_gsm8k_local_copy():
+    train, test = load_data(DataConfig(source="gsm8k", train_size=50, eval_size=20))
+    assert len(train) == 50 and len(test) == 20
+    first = test[0]
+    assert first["answer"] == "18" and first["data_source"] == "gsm8k"
+    assert "Janet" in first["prompt"] and "<<" not in first["solution"]
+    assert all("," not in r["answer"] for r in train)
+    assert load_data(DataConfig(source="openai/gsm8k", eval_size=20))[1] == test  # hub name, local copy
+
+
+@needs_shared_data
+def test_math500_local_copy_keeps_level_and_subject():
+    _, test = load_data(DataConfig(source="math500", train_split="test", eval_size=10, template="r1_zero"))
+    assert test[0]["answer"] == r"\left( 3, \frac{\pi}{2} \right)"
+    assert test[0]["level"] == 2 and test[0]["subject"] == "Precalculus"
+    assert test[0]["prompt"].startswith("A conversation between User and Assistant")
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_local_jsonl_with_custom_columns(tmp_path):
+    rows = [{"q": f"{i}+1?", "gold": i + 1} for i in range(10)]
+    path = write_jsonl(tmp_path / "mine.jsonl", rows)
+    train, test = load_data(DataConfig(source=str(path), prompt_column="q", answer_column="gold", eval_size=4))
+    assert len(test) == 4 and all(isinstance(r["answer"], str) for r in test)
+    assert {r["data_source"] for r in train} == {"mine.jsonl"}
+
+
+def test_missing_answer_column_lists_columns(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"question": "1+1?", "solution": "2"}])
+    with pytest.raises(RlvrError, match=r"no answer column 'answer' \(columns: question, solution\)"):
+        load_data(DataConfig(source=str(path)))
+
+
+def test_missing_file():
+    with pytest.raises(RlvrError, match="no such file"):
+        load_data(DataConfig(source="nope/missing.jsonl"))

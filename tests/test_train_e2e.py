@@ -1,0 +1,58 @@
+"""The whole loop through the CLI on a tiny budget: warm-up, eval, 2 GRPO steps, eval, run directory, resume."""
+
+import json
+
+import pytest
+
+from tests.conftest import rlvr
+
+TINY = [
+    "--set", "data.train_size=256", "--set", "data.eval_size=32",
+    "--set", "warmup.max_steps=10", "--set", "warmup.check_every=10", "--set", "warmup.check_size=16",
+    "--set", "grpo.max_steps=2", "--set", "grpo.save_steps=1", "--set", "grpo.per_device_train_batch_size=16",
+    "--set", "grpo.num_generations=4", "--set", "eval.batch_size=32", "--set", "logging.wandb_mode=offline",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    result = rlvr("train", *TINY, "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_directory_layout(run_dir):
+    for name in ("config.yaml", "metrics.jsonl", "summary.json", "eval/before.jsonl", "eval/after.jsonl",
+                 "final/config.json", "checkpoints/checkpoint-2"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "wandb").glob("offline-run-*")), "wandb offline run missing"
+    assert "name: tiny-arith" in (run_dir / "config.yaml").read_text()
+
+
+def test_summary_and_metrics(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["n_eval"] == 32
+    for key in ("accuracy_before", "accuracy_after", "wall_seconds"):
+        assert isinstance(summary[key], float), key
+    metrics = read_metrics(run_dir)
+    assert [m["step"] for m in metrics] == [1, 2]
+    for key in ("loss", "reward", "rewards/math_accuracy/mean", "rewards/think_format/mean", "kl",
+                "completions/mean_length", "learning_rate", "step_time",
+                "rewards/math_accuracy/timeouts", "rewards/math_accuracy/none"):
+        assert key in metrics[-1], key
+    samples = [json.loads(line) for line in (run_dir / "eval" / "after.jsonl").read_text().splitlines()]
+    assert len(samples) == 32 and {"prompt", "completion", "correct", "extracted"} <= set(samples[0])
+    assert sum(bool(s["correct"]) for s in samples) / 32 == pytest.approx(summary["accuracy_after"])
+
+
+def test_resume_continues_from_the_newest_checkpoint(run_dir):
+    result = rlvr("train", "--resume", str(run_dir), "--set", "grpo.max_steps=3", "--set", "grpo.save_steps=1")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert [m["step"] for m in read_metrics(run_dir)] == [1, 2, 3]
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 3
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) >= 1
