@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rl.errors import RlvrError
+from rl.eval_cmd import add_eval_parser, cmd_eval
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,21 +21,44 @@ def build_parser() -> Parser:
 
     train = sub.add_parser("train", help="train one experiment config (default: the embedded tiny-arith demo)")
     train.add_argument("config", nargs="?", help="experiment YAML (default: configs/tiny-arith.yaml, embedded)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value by dotted path, e.g. grpo.beta=0.04 (repeatable)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by dotted path, e.g. grpo.beta=0.04 (repeatable)",
+    )
     train.add_argument("--output-dir", type=Path, help="run directory (default: runs/<name>__s<seed>__<time>)")
-    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN_DIR",
-                       help="continue the run in RUN_DIR (or --output-dir) from its newest checkpoint")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR (or --output-dir) from its newest checkpoint",
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
 
     sub.add_parser("rewards", help="list the registered rewards")
+    add_eval_parser(sub)
+
+    ablate = sub.add_parser("ablate", help="run every variant x seed of an ablation spec (skips finished runs)")
+    ablate.add_argument("spec", help="ablation spec YAML (experiments/ablations/*.yaml)")
+    ablate.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1: honest wall times)")
+    ablate.add_argument("--emit", choices=["commands", "slurm"], help="write the commands or a slurm array instead")
+    ablate.add_argument("--dry-run", action="store_true", help="list the runs and which are finished")
+
+    report = sub.add_parser("report", help="table (mean ± std over seeds) and plots of an ablation's runs")
+    report.add_argument("target", help="ablation spec YAML or a directory of <variant>__s<seed> runs")
+    report.add_argument("--out", help="output directory (default: <runs>/report)")
     return parser
 
 
 def cmd_train(args) -> int:
     from rl.config import dump_yaml, load_experiment
-    from rl.tracking import new_run_dir, prepare_run_dir
+    from rl.tracking import new_run_dir, prepare_run_dir, world_size
 
     if args.resume is not None and args.overwrite:
         raise RlvrError("--resume and --overwrite contradict each other; pick one")
@@ -52,8 +76,18 @@ def cmd_train(args) -> int:
     if args.dry_run:
         sys.stdout.write(dump_yaml(exp))
         return 0
-    run_dir = run_dir or new_run_dir(exp.name, exp.seed)
-    prepare_run_dir(run_dir, resume=args.resume is not None, overwrite=args.overwrite)
+    if world_size() > 1 and run_dir is None:
+        raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
+    run_dir = run_dir or new_run_dir(exp.name, exp.seed, variant=exp.variant)
+    if world_size() > 1:  # rank 0 prepares the directory; the others wait for it
+        from accelerate import PartialState
+
+        state = PartialState()
+        if state.is_main_process:
+            prepare_run_dir(run_dir, resume=args.resume is not None, overwrite=args.overwrite)
+        state.wait_for_everyone()
+    else:
+        prepare_run_dir(run_dir, resume=args.resume is not None, overwrite=args.overwrite)
 
     from rl.train import run
 
@@ -70,10 +104,34 @@ def cmd_rewards(args) -> int:
     return 0
 
 
+def cmd_ablate(args) -> int:
+    from rl.ablate import ablate
+
+    if args.jobs < 1:
+        raise RlvrError("--jobs must be at least 1")
+    return ablate(args.spec, jobs=args.jobs, emit=args.emit, dry_run=args.dry_run)
+
+
+def cmd_report(args) -> int:
+    from rl.report import report
+
+    out = report(args.target, args.out)
+    print((out / "report.md").read_text())
+    print(f"written: {out / 'report.md'}, {out / 'curves.png'}, {out / 'accuracy.png'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "rewards": cmd_rewards}[args.command](args)
+        commands = {
+            "train": cmd_train,
+            "rewards": cmd_rewards,
+            "ablate": cmd_ablate,
+            "report": cmd_report,
+            "eval": cmd_eval,
+        }
+        return commands[args.command](args)
     except RlvrError as e:
         print(f"rlvr: error: {e}", file=sys.stderr)
         return 2

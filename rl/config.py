@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ class LoggingConfig:
 @dataclass
 class Experiment:
     name: str = "experiment"
+    variant: str | None = None
+    """Set by `rlvr ablate`: the ablation variant this run belongs to (also the wandb job_type)."""
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -131,6 +134,24 @@ class Experiment:
 # --------------------------------------------------------------------------------------------------- loading
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2-style floats: `1e-6` is a number, not the string PyYAML (YAML 1.1) makes of it."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+|\.[0-9_]+"
+        r"(?:[eE][-+]?[0-9]+)?|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_experiment(path: str | Path | None = None, overrides: list[str] | None = None) -> Experiment:
     """Read a YAML config (default: the embedded tiny-arith), apply `key=value` overrides, validate."""
     raw = read_yaml(Path(path) if path else DEFAULT_CONFIG)
@@ -145,7 +166,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RlvrError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
@@ -163,7 +184,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     if not sep or not key.strip():
         raise RlvrError(f"--set expects key=value, got {item!r}")
     try:
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
     except yaml.YAMLError:
         value = text
     parts = key.strip().split(".")
@@ -274,7 +295,11 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 TEMPLATES = ("plain", "r1_zero", "chat")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
-RESERVED_GRPO_KEYS = {"output_dir": "--output-dir", "seed": "the top-level 'seed'", "reward_weights": "rewards[].weight"}
+RESERVED_GRPO_KEYS = {
+    "output_dir": "--output-dir",
+    "seed": "the top-level 'seed'",
+    "reward_weights": "rewards[].weight",
+}
 
 
 def validate(exp: Experiment) -> None:
@@ -302,13 +327,27 @@ def grpo_field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(GRPOConfig)]
 
 
+# Fields whose bad values TRL 1.16 only notices mid-training (after minutes of rollouts): check them up front.
+GRPO_CHOICES = {
+    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "scale_rewards": ("group", "batch", "none", True, False),
+    "importance_sampling_level": ("token", "sequence"),
+    "vllm_mode": ("server", "colocate"),
+}
+
+
 def validate_grpo_keys(grpo: dict[str, Any]) -> None:
     valid = grpo_field_names()
-    for key in grpo:
+    for key, value in grpo.items():
         if key in RESERVED_GRPO_KEYS:
             raise RlvrError(f"grpo.{key} is set by rlvr; use {RESERVED_GRPO_KEYS[key]} instead")
         if key not in valid:
-            raise RlvrError(f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}")
+            raise RlvrError(
+                f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}"
+            )
+        if key in GRPO_CHOICES and value not in GRPO_CHOICES[key]:
+            choices = ", ".join(str(c) for c in GRPO_CHOICES[key])
+            raise RlvrError(f"grpo.{key} must be one of {choices}, got {value!r}")
 
 
 def dump_yaml(exp: Experiment) -> str:

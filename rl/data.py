@@ -8,6 +8,8 @@ a local JSONL/parquet file, or any hub dataset.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 import re
@@ -71,8 +73,14 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
             if key in seen:
                 continue
             seen.add(key)
-            rows.append({"question": f"What is {a} + {b}?", "answer": str(a + b),
-                         "solution": arithmetic_solution(a, b), "data_source": "arithmetic"})
+            rows.append(
+                {
+                    "question": f"What is {a} + {b}?",
+                    "answer": str(a + b),
+                    "solution": arithmetic_solution(a, b),
+                    "data_source": "arithmetic",
+                }
+            )
         return rows
 
     held_out = draw(eval_size)
@@ -92,15 +100,26 @@ def data_root() -> Path:
 
 
 def _load_file(path: Path) -> list[dict]:
-    from datasets import load_dataset
-
-    kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
-    if kind is None:
-        raise RlvrError(f"data: unsupported file type '{path.suffix}' for {path} (use .jsonl, .json, .parquet, .csv)")
+    """Rows of a local .jsonl / .json / .parquet / .csv file."""
     try:
-        return list(load_dataset(kind, data_files=str(path), split="train"))
-    except Exception as e:  # noqa: BLE001 - datasets raises many types for a malformed file
-        raise RlvrError(f"data: cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        if path.suffix == ".jsonl":
+            with path.open() as f:
+                return [json.loads(line) for line in f if line.strip()]
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return data if isinstance(data, list) else data.get("data", data.get("rows", []))
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        if path.suffix == ".csv":
+            with path.open(newline="") as f:
+                return list(csv.DictReader(f))
+    except (OSError, ValueError, AttributeError) as e:
+        raise RlvrError(
+            f"data: cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
+    raise RlvrError(f"data: unsupported file type '{path.suffix}' for {path} (use .jsonl, .json, .parquet, .csv)")
 
 
 def _load_named(short: str, split: str, cfg: DataConfig) -> list[dict]:
@@ -129,8 +148,12 @@ def gsm8k_row(row: dict) -> dict:
     solution, _, final = row["answer"].rpartition("####")
     solution = re.sub(r"<<[^>]*>>", "", solution).strip()
     answer = final.strip().replace(",", "")
-    return {"question": row["question"], "answer": answer,
-            "solution": f"<think>{solution}</think><answer>{answer}</answer>", "data_source": "gsm8k"}
+    return {
+        "question": row["question"],
+        "answer": answer,
+        "solution": f"<think>{solution}</think><answer>{answer}</answer>",
+        "data_source": "gsm8k",
+    }
 
 
 def math500_row(row: dict) -> dict:
@@ -151,11 +174,15 @@ def generic_rows(rows: list[dict], cfg: DataConfig, source: str) -> list[dict]:
     prompt_col = cfg.prompt_column or next((c for c in ("prompt", "question", "problem") if c in columns), None)
     answer_col = cfg.answer_column or "answer"
     if prompt_col is None or prompt_col not in columns:
-        raise RlvrError(f"data: {source} has no prompt column '{prompt_col or 'prompt'}' (columns: {', '.join(columns)});"
-                        " set data.prompt_column")
+        raise RlvrError(
+            f"data: {source} has no prompt column '{prompt_col or 'prompt'}' (columns: {', '.join(columns)});"
+            " set data.prompt_column"
+        )
     if answer_col not in columns:
-        raise RlvrError(f"data: {source} has no answer column '{answer_col}' (columns: {', '.join(columns)});"
-                        " set data.answer_column")
+        raise RlvrError(
+            f"data: {source} has no answer column '{answer_col}' (columns: {', '.join(columns)});"
+            " set data.answer_column"
+        )
     out = []
     for row in rows:
         new = {k: v for k, v in row.items() if k not in (prompt_col, answer_col, "prompt")}
@@ -215,7 +242,7 @@ def _finish(rows: list[dict], cfg: DataConfig, size: int | None, shuffle: bool) 
 def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
     if cfg.source.startswith("builtin:"):
-        task = cfg.source[len("builtin:"):]
+        task = cfg.source[len("builtin:") :]
         if task not in BUILTIN_TASKS:
             raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
         train, held_out = BUILTIN_TASKS[task](cfg)

@@ -24,8 +24,14 @@ CHATML = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 # Shapes from ../shared/FINDINGS.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
-TINY_SHAPES = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
-               "intermediate_size": 512, "max_position_embeddings": 512}
+TINY_SHAPES = {
+    "hidden_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 512,
+    "max_position_embeddings": 512,
+}
 TINY_FAMILIES = ("tiny-qwen2", "tiny-llama")
 
 
@@ -45,8 +51,12 @@ def build_char_tokenizer():
     tok.add_special_tokens([AddedToken(s, special=True) for s in SPECIALS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
     hf = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|pad|>", unk_token="<unk>",
-        padding_side="left", model_max_length=TINY_SHAPES["max_position_embeddings"],
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|pad|>",
+        unk_token="<unk>",
+        padding_side="left",
+        model_max_length=TINY_SHAPES["max_position_embeddings"],
     )
     hf.chat_template = CHATML
     return hf
@@ -58,8 +68,14 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     tok = build_char_tokenizer()
-    common = dict(TINY_SHAPES, vocab_size=len(tok), tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
-                  eos_token_id=tok.eos_token_id, bos_token_id=None)
+    common = dict(
+        TINY_SHAPES,
+        vocab_size=len(tok),
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=None,
+    )
     config = Qwen2Config(**common) if family == "tiny-qwen2" else LlamaConfig(**common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
@@ -73,7 +89,7 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
 
 
 def resolve_builtin(name: str, seed: int) -> Path:
-    family = name[len(BUILTIN_PREFIX):]
+    family = name[len(BUILTIN_PREFIX) :]
     if family not in TINY_FAMILIES:
         raise RlvrError(f"unknown builtin model '{name}' (known: {', '.join('builtin:' + f for f in TINY_FAMILIES)})")
     out = cache_dir() / "models" / f"{family}-s{seed}"

@@ -24,6 +24,15 @@ from rl.errors import RlvrError
 SKIP_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
 
 
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 of an accelerate/torchrun launch (or the only process): the one that writes run files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def new_run_dir(name: str, seed: int, root: Path = Path("runs"), variant: str | None = None) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     parts = [name] + ([variant] if variant else []) + [f"s{seed}", stamp]
@@ -38,8 +47,9 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
         if overwrite:
             shutil.rmtree(run_dir)
         elif not resume:
-            raise RlvrError(f"output directory {run_dir} already exists; pass --resume to continue it "
-                            "or --overwrite to replace it")
+            raise RlvrError(
+                f"output directory {run_dir} already exists; pass --resume to continue it or --overwrite to replace it"
+            )
     elif resume:
         raise RlvrError(f"--resume: no run to continue in {run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -50,8 +60,11 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     folder = run_dir / "checkpoints"
     if not folder.is_dir():
         return None
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
-            and (p / "trainer_state.json").is_file()]
+    done = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    ]
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
@@ -66,9 +79,12 @@ class MetricsFile(TrainerCallback):
 
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
-        if resume_step is not None and path.is_file():
-            kept = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+        if resume_step is not None and path.is_file() and is_main_process():
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= resume_step
+            ]
             path.write_text("".join(line + "\n" for line in kept))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -97,7 +113,7 @@ def wandb_mode(mode: str) -> str:
 def start_wandb(exp, run_dir: Path, config: dict[str, Any]):
     """Start (or, on resume, continue) the wandb run; files land in run_dir/wandb. Returns the run or None."""
     mode = wandb_mode(exp.logging.wandb_mode)
-    if mode == "disabled":
+    if mode == "disabled" or not is_main_process():
         return None
     import wandb
 
@@ -106,7 +122,16 @@ def start_wandb(exp, run_dir: Path, config: dict[str, Any]):
     id_file.write_text(run_id)
     log = exp.logging
     return wandb.init(
-        project=log.wandb_project, entity=log.wandb_entity, group=log.wandb_group, job_type=log.wandb_job_type,
-        name=log.wandb_name or run_dir.name, tags=log.wandb_tags or None, config=config, dir=str(run_dir),
-        mode=mode, id=run_id, resume="allow", settings=wandb.Settings(console="off", silent=True),
+        project=log.wandb_project,
+        entity=log.wandb_entity,
+        group=log.wandb_group,
+        job_type=log.wandb_job_type,
+        name=log.wandb_name or run_dir.name,
+        tags=log.wandb_tags or None,
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        id=run_id,
+        resume="allow",
+        settings=wandb.Settings(console="off", silent=True),
     )

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from rl.config import Experiment, dump_yaml
 from rl.errors import RlvrError
-from rl.tracking import MetricsFile, QuietProgress, last_checkpoint, start_wandb
+from rl.tracking import MetricsFile, QuietProgress, is_main_process, last_checkpoint, start_wandb, wandb_mode
 
 
 def build_reward_funcs(exp: Experiment) -> list:
@@ -41,8 +40,13 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
     from trl import GRPOConfig
 
     kwargs: dict[str, Any] = dict(exp.grpo)
-    kwargs.update(output_dir=str(run_dir / "checkpoints"), seed=exp.seed, report_to=report_to,
-                  reward_weights=[r.weight for r in exp.rewards], run_name=run_dir.name)
+    kwargs.update(
+        output_dir=str(run_dir / "checkpoints"),
+        seed=exp.seed,
+        report_to=report_to,
+        reward_weights=[r.weight for r in exp.rewards],
+        run_name=run_dir.name,
+    )
     kwargs.setdefault("log_completions", exp.logging.log_completions and report_to != "none")
     kwargs.setdefault("num_completions_to_print", exp.logging.num_completions_to_print)
     if not torch.cuda.is_available():
@@ -77,6 +81,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     """Train one experiment into `run_dir` (already prepared); return the summary dict."""
     from rich.console import Console
     from transformers import set_seed
+    from transformers.utils import logging as hf_logging
     from transformers.trainer_callback import ProgressCallback
 
     from rl.data import load_data, to_dataset
@@ -84,77 +89,124 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     from rl.models import load_policy
     from rl.warmup import warm_start
 
+    hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
     console = Console()
     started = time.time()
     set_seed(exp.seed)
     resolved = exp.to_dict()
-    (run_dir / "config.yaml").write_text(dump_yaml(exp))
+    main = is_main_process()  # under accelerate every rank computes; only rank 0 writes run files
+    if main:
+        (run_dir / "config.yaml").write_text(dump_yaml(exp))
     checkpoint = last_checkpoint(run_dir) if resume else None
 
     reward_funcs = build_reward_funcs(exp)
+    wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
+    args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
     train_rows, eval_rows = load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
-    console.print(f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
-                  f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params)  "
-                  f"train {len(train_rows)}  held-out {len(eval_rows)}  -> {run_dir}")
+    console.print(
+        f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
+        f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params)  "
+        f"train {len(train_rows)}  held-out {len(eval_rows)}  -> {run_dir}"
+    )
 
     state_file = run_dir / "state.json"
     state = read_json(state_file) or {}
     if exp.warmup.enabled and "warmup" not in state:
-        state["warmup"] = warm_start(model, tokenizer, location, train_rows, exp.warmup, exp.seed,
-                                     exp.eval.max_new_tokens, exp.eval.timeout, console)
-        model.save_pretrained(run_dir / "start")
-        tokenizer.save_pretrained(run_dir / "start")
+        state["warmup"] = warm_start(
+            model,
+            tokenizer,
+            location,
+            train_rows,
+            exp.warmup,
+            exp.seed,
+            exp.eval.max_new_tokens,
+            exp.eval.timeout,
+            console,
+        )
+        if main:
+            model.save_pretrained(run_dir / "start")
+            tokenizer.save_pretrained(run_dir / "start")
     elif exp.warmup.enabled and checkpoint is None:  # resumed before the first checkpoint: reload the warm start
         model = type(model).from_pretrained(run_dir / "start", dtype=model.dtype)
 
     if exp.eval.before and "before" not in state:
-        state["before"] = evaluate(model, tokenizer, eval_rows, exp.eval.max_new_tokens, exp.eval.batch_size,
-                                   exp.eval.timeout, run_dir / "eval" / "before.jsonl", "eval before")
+        state["before"] = evaluate(
+            model,
+            tokenizer,
+            eval_rows,
+            exp.eval.max_new_tokens,
+            exp.eval.batch_size,
+            exp.eval.timeout,
+            run_dir / "eval" / "before.jsonl" if main else None,
+            "eval before",
+        )
         console.print(f"held-out accuracy before GRPO: {state['before']['accuracy']:.3f}")
-    state_file.write_text(json.dumps(state, indent=1))
+    if main:
+        state_file.write_text(json.dumps(state, indent=1))
 
     wandb_run = start_wandb(exp, run_dir, resolved)
     if wandb_run is not None and "before" in state:
         wandb_run.log({f"eval/{k}": v for k, v in state["before"].items()} | {"train/global_step": 0})
-    args = grpo_args(exp, run_dir, "wandb" if wandb_run is not None else "none")
     resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     trainer = make_trainer_class()(
-        model=model, reward_funcs=reward_funcs, args=args, train_dataset=to_dataset(train_rows),
-        processing_class=tokenizer, callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step)],
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=to_dataset(train_rows),
+        processing_class=tokenizer,
+        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step)],
     )
     if trainer.pop_callback(ProgressCallback):
         trainer.add_callback(QuietProgress)
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / "final"))
-        tokenizer.save_pretrained(run_dir / "final")
+        if main:
+            tokenizer.save_pretrained(run_dir / "final")
 
         after = None
         if exp.eval.after:
-            after = evaluate(trainer.model, tokenizer, eval_rows, exp.eval.max_new_tokens, exp.eval.batch_size,
-                             exp.eval.timeout, run_dir / "eval" / "after.jsonl", "eval after")
+            after = evaluate(
+                trainer.model,
+                tokenizer,
+                eval_rows,
+                exp.eval.max_new_tokens,
+                exp.eval.batch_size,
+                exp.eval.timeout,
+                run_dir / "eval" / "after.jsonl" if main else None,
+                "eval after",
+            )
         summary = make_summary(exp, run_dir, state, after, trainer.state.global_step, output, started)
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if main:
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if wandb_run is not None:
             if after is not None:
-                wandb_run.log({f"eval/{k}": v for k, v in after.items()}
-                              | {"train/global_step": trainer.state.global_step})
+                wandb_run.log(
+                    {f"eval/{k}": v for k, v in after.items()} | {"train/global_step": trainer.state.global_step}
+                )
             wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
     finally:
         if wandb_run is not None:
             wandb_run.finish()
-    print_summary(console, summary)
+    if main:
+        print_summary(console, summary)
     return summary
 
 
 def make_summary(exp, run_dir, state, after, steps, output, started) -> dict:
     before = state.get("before") or {}
     summary = {
-        "name": exp.name, "seed": exp.seed, "run_dir": str(run_dir), "steps": steps,
-        "accuracy_before": before.get("accuracy"), "accuracy_after": (after or {}).get("accuracy"),
-        "format_rate_before": before.get("format_rate"), "format_rate_after": (after or {}).get("format_rate"),
-        "n_eval": (after or before).get("n"), "wall_seconds": round(time.time() - started, 1),
+        "name": exp.name,
+        "seed": exp.seed,
+        "run_dir": str(run_dir),
+        "steps": steps,
+        "accuracy_before": before.get("accuracy"),
+        "accuracy_after": (after or {}).get("accuracy"),
+        "format_rate_before": before.get("format_rate"),
+        "format_rate_after": (after or {}).get("format_rate"),
+        "n_eval": (after or before).get("n"),
+        "wall_seconds": round(time.time() - started, 1),
         "train_seconds": round(output.metrics.get("train_runtime", 0.0), 1),
         "warmup": state.get("warmup"),
     }
@@ -177,4 +229,3 @@ def print_summary(console, summary: dict) -> None:
     table.add_row("GRPO steps", "", str(summary["steps"]))
     table.add_row("wall seconds", "", str(summary["wall_seconds"]))
     console.print(table)
-

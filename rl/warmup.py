@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from pathlib import Path
 
 from rl.config import WarmupConfig
 from rl.data import render_prompt
@@ -45,8 +44,9 @@ def _batch(tokenizer, rows: list[dict]):
     return input_ids, attention, label_ids
 
 
-def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: int, max_new_tokens: int,
-                 timeout: float) -> dict:
+def train_warmup(
+    model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: int, max_new_tokens: int, timeout: float
+) -> dict:
     """Run the warm-up in place on `model`; return {steps, probe_accuracy, seconds}."""
     import time
 
@@ -64,8 +64,13 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     model.train()
     start, step, accuracy = time.time(), 0, 0.0
-    columns = [TextColumn("warm-up"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.3f}  probe acc {task.fields[acc]:.2f}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("warm-up"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.3f}  probe acc {task.fields[acc]:.2f}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("warm-up", total=cfg.max_steps, loss=float("nan"), acc=0.0)
         while step < cfg.max_steps:
@@ -88,8 +93,17 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     return {"steps": step, "probe_accuracy": accuracy, "seconds": round(time.time() - start, 1)}
 
 
-def warm_start(model, tokenizer, location: str, rows: list[dict], cfg: WarmupConfig, seed: int,
-               max_new_tokens: int, timeout: float, console) -> dict:
+def warm_start(
+    model,
+    tokenizer,
+    location: str,
+    rows: list[dict],
+    cfg: WarmupConfig,
+    seed: int,
+    max_new_tokens: int,
+    timeout: float,
+    console,
+) -> dict:
     """Warm the model up, or load the cached result of an identical warm-up. Returns its info dict."""
     import torch
     from safetensors.torch import load_file, save_file
@@ -100,8 +114,10 @@ def warm_start(model, tokenizer, location: str, rows: list[dict], cfg: WarmupCon
     if cfg.cache and weights.is_file() and info_file.is_file():
         model.load_state_dict(load_file(str(weights)), strict=False)
         info = json.loads(info_file.read_text()) | {"cached": True}
-        console.print(f"warm-up: reused cached result {folder} ({info['steps']} steps, "
-                      f"probe accuracy {info['probe_accuracy']:.2f})")
+        console.print(
+            f"warm-up: reused cached result {folder} ({info['steps']} steps, "
+            f"probe accuracy {info['probe_accuracy']:.2f})"
+        )
         return info
     info = train_warmup(model, tokenizer, rows, cfg, seed, max_new_tokens, timeout)
     if cfg.cache:

@@ -21,5 +21,11 @@ def _isolated_env(tmp_path_factory):
 
 def rlvr(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the CLI the way a user does (`python -m rl ...`) and capture its output."""
-    return subprocess.run([sys.executable, "-m", "rl", *args], cwd=cwd or REPO, capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "rl", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )

@@ -44,8 +44,10 @@ def config(tmp_path, text):
         ("name: x\nrewards: [{name: math_accuracy}]\nmodle: {}\n", ["unknown config key 'modle'", "'model'"]),
         ("name: x\nrewards: [{name: math_accuracy}]\nseed: one\n", ["'seed' must be an integer"]),
         ("name: x\nrewards: [{name: math_acc}]\n", ["unknown reward 'math_acc'"]),
-        ("name: x\nrewards: [{name: math_accuracy}]\ngrpo: {lerning_rate: 1}\n",
-         ["unknown grpo field 'grpo.lerning_rate'", "'grpo.learning_rate'"]),
+        (
+            "name: x\nrewards: [{name: math_accuracy}]\ngrpo: {lerning_rate: 1}\n",
+            ["unknown grpo field 'grpo.lerning_rate'", "'grpo.learning_rate'"],
+        ),
     ],
 )
 def test_config_errors(tmp_path, body, fragments):
@@ -64,8 +66,9 @@ def test_missing_model_path(tmp_path):
 def test_dataset_without_answer_column(tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"question": "1+1?", "result": "2"}) + "\n")
-    result = rlvr("train", "--set", f"data.source={data}", "--set", "warmup.enabled=false",
-                  "--output-dir", str(tmp_path / "run"))
+    result = rlvr(
+        "train", "--set", f"data.source={data}", "--set", "warmup.enabled=false", "--output-dir", str(tmp_path / "run")
+    )
     assert_one_line_error(result, "no answer column 'answer'", "columns: question, result")
 
 
@@ -83,7 +86,22 @@ def test_resume_without_a_run(tmp_path):
 
 
 def test_bad_grpo_value_is_one_line(tmp_path):
-    result = rlvr("train", "--set", "grpo.loss_type=nonsense", "--set", "warmup.enabled=false",
-                  "--set", "eval.before=false", "--set", "logging.wandb_mode=disabled",
-                  "--output-dir", str(tmp_path / "run"))
-    assert_one_line_error(result, "grpo:")
+    result = rlvr(
+        "train",
+        "--set",
+        "grpo.num_generations=7",
+        "--set",
+        "warmup.enabled=false",
+        "--set",
+        "eval.before=false",
+        "--set",
+        "logging.wandb_mode=disabled",
+        "--output-dir",
+        str(tmp_path / "run"),
+    )
+    assert_one_line_error(result, "grpo:", "num_generations")
+
+
+def test_bad_grpo_choice_is_caught_before_training():
+    result = rlvr("train", "--set", "grpo.loss_type=nonsense", "--dry-run")
+    assert_one_line_error(result, "grpo.loss_type must be one of")

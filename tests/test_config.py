@@ -55,11 +55,17 @@ def test_float_field_accepts_yaml_1_1_exponent_strings(tmp_path):
     "text, message",
     [
         (BASE + "modle: {}\n", "unknown config key 'modle' (did you mean 'model'?)"),
-        (BASE + "model: {name_or_pth: x}\n", "unknown config key 'model.name_or_pth' (did you mean 'model.name_or_path'?)"),
+        (
+            BASE + "model: {name_or_pth: x}\n",
+            "unknown config key 'model.name_or_pth' (did you mean 'model.name_or_path'?)",
+        ),
         (BASE + "seed: abc\n", "config key 'seed' must be an integer, got str 'abc'"),
         (BASE + "warmup: {enabled: 3}\n", "config key 'warmup.enabled' must be true or false"),
         (BASE + "data: {eval_size: 1.5}\n", "config key 'data.eval_size' must be an integer"),
-        ("name: t\nrewards: [{name: math_acuracy}]\n", "unknown reward 'math_acuracy' (did you mean 'math_accuracy'?)"),
+        (
+            "name: t\nrewards: [{name: math_acuracy}]\n",
+            "unknown reward 'math_acuracy' (did you mean 'math_accuracy'?)",
+        ),
         ("name: t\nrewards: []\n", "at least one reward is required"),
         (BASE + "grpo: {num_generatons: 4}\n", "unknown grpo field 'grpo.num_generatons'"),
         (BASE + "grpo: {output_dir: x}\n", "grpo.output_dir is set by rlvr"),

@@ -7,10 +7,28 @@ import pytest
 from tests.conftest import rlvr
 
 TINY = [
-    "--set", "data.train_size=256", "--set", "data.eval_size=32",
-    "--set", "warmup.max_steps=10", "--set", "warmup.check_every=10", "--set", "warmup.check_size=16",
-    "--set", "grpo.max_steps=2", "--set", "grpo.save_steps=1", "--set", "grpo.per_device_train_batch_size=16",
-    "--set", "grpo.num_generations=4", "--set", "eval.batch_size=32", "--set", "logging.wandb_mode=offline",
+    "--set",
+    "data.train_size=256",
+    "--set",
+    "data.eval_size=32",
+    "--set",
+    "warmup.max_steps=10",
+    "--set",
+    "warmup.check_every=10",
+    "--set",
+    "warmup.check_size=16",
+    "--set",
+    "grpo.max_steps=2",
+    "--set",
+    "grpo.save_steps=1",
+    "--set",
+    "grpo.per_device_train_batch_size=16",
+    "--set",
+    "grpo.num_generations=4",
+    "--set",
+    "eval.batch_size=32",
+    "--set",
+    "logging.wandb_mode=offline",
 ]
 
 
@@ -27,8 +45,15 @@ def read_metrics(run_dir):
 
 
 def test_run_directory_layout(run_dir):
-    for name in ("config.yaml", "metrics.jsonl", "summary.json", "eval/before.jsonl", "eval/after.jsonl",
-                 "final/config.json", "checkpoints/checkpoint-2"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "eval/before.jsonl",
+        "eval/after.jsonl",
+        "final/config.json",
+        "checkpoints/checkpoint-2",
+    ):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "wandb").glob("offline-run-*")), "wandb offline run missing"
     assert "name: tiny-arith" in (run_dir / "config.yaml").read_text()
@@ -41,9 +66,18 @@ def test_summary_and_metrics(run_dir):
         assert isinstance(summary[key], float), key
     metrics = read_metrics(run_dir)
     assert [m["step"] for m in metrics] == [1, 2]
-    for key in ("loss", "reward", "rewards/math_accuracy/mean", "rewards/think_format/mean", "kl",
-                "completions/mean_length", "learning_rate", "step_time",
-                "rewards/math_accuracy/timeouts", "rewards/math_accuracy/none"):
+    for key in (
+        "loss",
+        "reward",
+        "rewards/math_accuracy/mean",
+        "rewards/think_format/mean",
+        "kl",
+        "completions/mean_length",
+        "learning_rate",
+        "step_time",
+        "rewards/math_accuracy/timeouts",
+        "rewards/math_accuracy/none",
+    ):
         assert key in metrics[-1], key
     samples = [json.loads(line) for line in (run_dir / "eval" / "after.jsonl").read_text().splitlines()]
     assert len(samples) == 32 and {"prompt", "completion", "correct", "extracted"} <= set(samples[0])

@@ -20,8 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-OVERRIDES = ["warmup.enabled=false", "eval.before=false", "eval.after=false", "logging.wandb_mode=disabled",
-             "grpo.save_steps=1000000", "grpo.disable_tqdm=true"]
+OVERRIDES = [
+    "warmup.enabled=false",
+    "eval.before=false",
+    "eval.after=false",
+    "logging.wandb_mode=disabled",
+    "grpo.save_steps=1000000",
+    "grpo.disable_tqdm=true",
+]
 
 
 def rlvr_side(exp, root: Path) -> float:
@@ -35,20 +41,28 @@ def rlvr_side(exp, root: Path) -> float:
 
 
 def bare_side(exp, root: Path) -> float:
+    from transformers import set_seed
+    from trl import GRPOConfig, GRPOTrainer
+
     import rewards
     from rl.data import load_data, to_dataset
     from rl.models import load_policy
-    from transformers import set_seed
-    from trl import GRPOConfig, GRPOTrainer
 
     set_seed(exp.seed)
     train_rows, _ = load_data(exp.data)
     model, tokenizer, _ = load_policy(exp.model, exp.seed)
     funcs = [rewards.build(r.name, **r.params) for r in exp.rewards]
-    args = GRPOConfig(**exp.grpo, output_dir=str(root / f"bare-{time.time_ns()}"), seed=exp.seed, report_to="none",
-                      reward_weights=[r.weight for r in exp.rewards], use_cpu=True)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(train_rows),
-                          processing_class=tokenizer)
+    args = GRPOConfig(
+        **exp.grpo,
+        output_dir=str(root / f"bare-{time.time_ns()}"),
+        seed=exp.seed,
+        report_to="none",
+        reward_weights=[r.weight for r in exp.rewards],
+        use_cpu=True,
+    )
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=funcs, args=args, train_dataset=to_dataset(train_rows), processing_class=tokenizer
+    )
     output = trainer.train()
     return output.metrics["train_runtime"] / trainer.state.global_step
 

@@ -1,0 +1,225 @@
+"""`rlvr report`: aggregate an ablation's runs into a markdown table (mean ± std over seeds, and n) and plots.
+
+Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run: held-out figures come from
+`summary.json` (greedy, graded by the reward's grader); training figures (`mean_reward`, `rewards/<name>/mean`,
+`mean_completion_length`) are averaged over the final 10% of logged steps. Across seeds: the mean and the
+sample standard deviation (n - 1 in the denominator; 0 when n = 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rl.errors import RlvrError
+
+CURVE_METRIC = "rewards/math_accuracy/mean"
+LABELS = {
+    "accuracy_after": "held-out accuracy",
+    "accuracy_before": "accuracy before",
+    "accuracy_delta": "accuracy gain",
+    "format_rate_after": "format rate",
+    "mean_completion_length": "completion length (tokens)",
+    "mean_reward": "mean reward",
+}
+
+
+def read_run(run_dir: Path) -> dict[str, Any] | None:
+    """One finished run's figures, or None if it has no summary.json yet."""
+    summary_file = run_dir / "summary.json"
+    if not summary_file.is_file():
+        return None
+    summary = json.loads(summary_file.read_text())
+    metrics_file = run_dir / "metrics.jsonl"
+    steps = (
+        [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+        if metrics_file.is_file()
+        else []
+    )
+    figures = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tail = steps[-max(1, len(steps) // 10) :] if steps else []
+    for key, name in [("reward", "mean_reward"), ("completions/mean_length", "mean_completion_length")]:
+        values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
+        if values:
+            figures[name] = sum(values) / len(values)
+    reward_keys = sorted({k for s in tail for k in s if k.startswith("rewards/") and k.endswith("/mean")})
+    for key in reward_keys:
+        values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
+        if values:
+            figures[key] = sum(values) / len(values)
+    return {"figures": figures, "steps": steps}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def collect(runs: list[tuple[str, int, Path]]) -> dict[str, list[dict]]:
+    """Group finished runs by variant: {variant: [run figures, ...]} (unfinished runs are left out)."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    for variant, seed, run_dir in runs:
+        data = read_run(run_dir)
+        if data is not None:
+            out[variant].append(data | {"seed": seed})
+    return dict(out)
+
+
+def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] | None]:
+    """Runs of a spec file or of a directory holding `<variant>__s<seed>/` run folders."""
+    if target.is_file():
+        from rl.ablate import load_spec
+
+        spec = load_spec(target)
+        return spec.name, [(r.variant, r.seed, r.run_dir) for r in spec.runs], spec.metrics
+    if target.is_dir():
+        runs = []
+        for sub in sorted(target.iterdir()):
+            variant, sep, seed = sub.name.rpartition("__s")
+            if sub.is_dir() and sep and seed.isdigit():
+                runs.append((variant, int(seed), sub))
+        if not runs:
+            raise RlvrError(f"report: no <variant>__s<seed> run folders in {target}")
+        return target.name, runs, None
+    raise RlvrError(f"report: no such spec file or directory: {target}")
+
+
+def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
+    reward_cols = sorted(
+        {
+            k
+            for runs in groups.values()
+            for r in runs
+            for k in r["figures"]
+            if k.startswith("rewards/") and k.endswith("/mean")
+        }
+    )
+    columns = metrics + [c for c in reward_cols if c not in metrics]
+    head = ["variant", "n"] + [
+        LABELS.get(c, c.removeprefix("rewards/").removesuffix("/mean") + " (train)") for c in columns
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, runs in groups.items():
+        cells = [variant, str(len(runs))]
+        for col in columns:
+            values = [r["figures"][col] for r in runs if col in r["figures"] and r["figures"][col] is not None]
+            if values:
+                mean, std = mean_std(values)
+                cells.append(f"{mean:.3f} ± {std:.3f}")
+            else:
+                cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out = []
+    for i in range(len(values)):
+        chunk = [v for v in values[max(0, i - window + 1) : i + 1] if not math.isnan(v)]
+        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+    return out
+
+
+def plot_curves(groups: dict[str, list[dict]], metric: str, out: Path, title: str, window: int = 10) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10")
+    for i, (variant, runs) in enumerate(groups.items()):
+        series = []
+        for run in runs:
+            by_step = {s["step"]: s.get(metric) for s in run["steps"]}
+            series.append(by_step)
+        steps = sorted(set().union(*series)) if series else []
+        if not steps:
+            continue
+        rows = [
+            _smooth([float(s.get(t) if s.get(t) is not None else math.nan) for t in steps], window) for s in series
+        ]
+        means = [
+            statistics.fmean([r[j] for r in rows if not math.isnan(r[j])] or [math.nan]) for j in range(len(steps))
+        ]
+        stds = [
+            statistics.stdev(vals) if len(vals := [r[j] for r in rows if not math.isnan(r[j])]) > 1 else 0.0
+            for j in range(len(steps))
+        ]
+        colour = colours(i % 10)
+        ax.plot(steps, means, color=colour, label=f"{variant} (n={len(runs)})")
+        ax.fill_between(
+            steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=colour, alpha=0.2
+        )
+    ax.set_title(title)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel(f"{metric} (moving average over {window} steps; band: ±1 std over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_final(groups: dict[str, list[dict]], metric: str, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10")
+    names = list(groups)
+    for i, variant in enumerate(names):
+        values = [r["figures"][metric] for r in groups[variant] if r["figures"].get(metric) is not None]
+        if not values:
+            continue
+        mean, std = mean_std(values)
+        ax.bar(i, mean, yerr=std, capsize=6, color=colours(i % 10), alpha=0.75, label=f"{variant} (n={len(values)})")
+        ax.scatter([i] * len(values), values, color="black", s=14, zorder=3)
+    before = [
+        r["figures"]["accuracy_before"]
+        for runs in groups.values()
+        for r in runs
+        if metric == "accuracy_after" and r["figures"].get("accuracy_before") is not None
+    ]
+    if before:
+        ax.axhline(statistics.fmean(before), color="grey", linestyle="--", label="before GRPO (mean)")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_title(title)
+    ax.set_xlabel("variant")
+    ax.set_ylabel(f"{LABELS.get(metric, metric)} (mean ± std over seeds; dots: seeds)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def report(target: str, out_dir: str | None = None) -> Path:
+    name, runs, metrics = discover(Path(target))
+    groups = collect(runs)
+    if not groups:
+        raise RlvrError(f"report: none of the {len(runs)} runs of {name} has finished (no summary.json)")
+    from rl.ablate import DEFAULT_METRICS
+
+    metrics = metrics or list(DEFAULT_METRICS)
+    out = Path(out_dir) if out_dir else (runs[0][2].parent / "report")
+    out.mkdir(parents=True, exist_ok=True)
+    missing = len(runs) - sum(len(v) for v in groups.values())
+    plot_curves(groups, CURVE_METRIC, out / "curves.png", f"{name}: training accuracy reward per step")
+    plot_final(groups, "accuracy_after", out / "accuracy.png", f"{name}: held-out accuracy after GRPO")
+    text = (
+        f"# Ablation report: {name}\n\n"
+        f"{sum(len(v) for v in groups.values())} finished runs"
+        + (f" ({missing} not finished, left out)" if missing else "")
+        + ". Mean ± sample std over seeds.\n\n"
+        + table(groups, metrics)
+        + "\n![training curves](curves.png)\n\n![held-out accuracy](accuracy.png)\n"
+    )
+    (out / "report.md").write_text(text)
+    return out

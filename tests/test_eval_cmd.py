@@ -1,0 +1,209 @@
+"""`rlvr eval`: grading and maj@n through the reward's pool, a run's checkpoint curve, one-line errors."""
+
+import importlib.util
+import json
+
+import pytest
+
+from rl.cli import main
+from rl.config import dump_yaml, load_experiment
+from rl.evaluate import majority_indices, score_samples
+from tests.conftest import rlvr
+from tests.test_train_e2e import TINY
+
+# ------------------------------------------------------------------------------------------------ grading, maj@n
+
+
+def test_majority_groups_equivalent_answers_through_the_pool():
+    answers = [
+        [r"2\sqrt{2}", r"\sqrt{8}", "3", "3", r"\sqrt{8}"],  # sqrt(8) = 2 sqrt(2): sympy, in the pool
+        ["7", None, "7.0", "8", "8"],  # 7 = 7.0 by the exact rules
+        [None, None],
+        ["5"],
+    ]
+    chosen = majority_indices(answers)
+    assert chosen[0] in (0, 1, 4) and chosen[1] == 0 and chosen[2] is None and chosen[3] == 0
+
+
+def test_score_samples_figures_and_records():
+    rows = [
+        {"prompt": "What is 2 + 3?", "answer": "5", "data_source": "a", "level": 1},
+        {"prompt": "What is 1 + 1?", "answer": "2", "data_source": "a", "level": 2},
+        {"prompt": "Q? <think>", "answer": r"\frac{1}{2}", "data_source": "b"},  # prefilled <think>
+        {"prompt": "Unverifiable", "answer": "", "data_source": "b"},
+    ]
+    texts = [
+        ["<think>2+3</think><answer>5</answer>", "<think>x</think><answer>6</answer>", r"so \boxed{5.0}", "none"],
+        ["<answer>3</answer>", "<answer>3</answer>", "<answer>2</answer>", "<answer>4</answer>"],
+        ["half</think><answer>0.5</answer>", "</think><answer>1/2</answer>", "<answer>1</answer>", "x"],
+        ["<answer>1</answer>"] * 4,
+    ]
+    lengths = [[10, 20, 30, 40]] * 4
+    result, records = score_samples(rows, texts, lengths)
+    overall = result["overall"]
+    # per problem correct counts: 2/4, 1/4, 2/4 (the prefilled think restored), 0/4 (gold unverifiable)
+    assert overall["pass@1"] == pytest.approx((2 + 1 + 2 + 0) / 16)
+    assert overall["pass@2"] == pytest.approx((1 - 1 / 6 + 0.5 + 1 - 1 / 6 + 0) / 4)
+    assert overall["pass@4"] == pytest.approx(3 / 4)
+    # majority: {5, 5.0} wins; {3, 3} beats 2; {0.5, 1/2} wins; the unverifiable problem never counts
+    assert overall["maj@4"] == pytest.approx(2 / 4)
+    assert overall["unverifiable"] == pytest.approx(1 / 4)
+    assert overall["mean_length"] == pytest.approx(25)
+    # strict <think>reasoning</think><answer>…</answer>; an empty prefilled think block does not count
+    assert overall["format_rate"] == pytest.approx((2 + 0 + 1 + 0) / 16)
+    assert result["by"]["data_source"]["a"]["pass@1"] == pytest.approx(3 / 8)
+    assert set(result["by"]["level"]) == {"1", "2"}
+    assert len(records) == 16
+    assert records[0] | {"prompt": None} == {
+        "index": 0,
+        "sample": 0,
+        "prompt": None,
+        "answer": "5",
+        "completion": texts[0][0],
+        "extracted": "5",
+        "correct": True,
+        "format": 1.0,
+        "length": 10,
+        "majority": True,
+        "data_source": "a",
+        "level": 1,
+    }
+    assert [r["correct"] for r in records[8:12]] == [True, True, False, False]
+    assert all(r["correct"] is None for r in records[12:])
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def one_line_error(capsys, argv, *fragments):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlvr: error: "), err
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+
+
+@pytest.fixture
+def unfinished_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_yaml(load_experiment()))
+    return run
+
+
+def test_run_without_checkpoints_or_final_model(capsys, unfinished_run):
+    one_line_error(capsys, ["eval", str(unfinished_run), "--all-checkpoints"], "has no checkpoints")
+    one_line_error(capsys, ["eval", str(unfinished_run)], "has no final model", "--all-checkpoints")
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["./no/such/model", "--data", "gsm8k"], ["no such model or run directory: ./no/such/model"]),
+        (["builtin:tiny-qwen2"], ["--data is required"]),
+        (["builtin:tiny-qwen2", "--data", "gsm8k", "--all-checkpoints"], ["--all-checkpoints needs a run directory"]),
+        (["builtin:tiny-qwen2", "--data", "gsm8k", "--n", "4"], ["--n 4 needs --temperature above 0"]),
+        (["builtin:tiny-qwen2", "--data", "gsm8k", "--limit", "0"], ["--limit must be at least 1"]),
+        (["builtin:tiny-qwen2", "--data", "gsm8k", "--top-p", "1.5"], ["--top-p must be in (0, 1]"]),
+        (["builtin:tiny-qwen2", "--backend", "tpu"], ["invalid choice: 'tpu'"]),
+    ],
+)
+def test_argument_errors(capsys, argv, fragments):
+    if "--backend" in argv:  # argparse's own errors exit through Parser.error
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", *argv])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and all(f in err[0] for f in fragments), err
+        return
+    one_line_error(capsys, ["eval", *argv], *fragments)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_backend_vllm_without_vllm(capsys):
+    one_line_error(
+        capsys,
+        ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic", "--backend", "vllm"],
+        "vLLM is not installed",
+    )
+
+
+def test_existing_output_is_kept(capsys, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep")
+    argv = ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic", "--limit", "2", "--output", str(out)]
+    one_line_error(capsys, argv, "already exists", "--overwrite")
+    assert (out / "precious.txt").read_text() == "keep"
+
+
+# ------------------------------------------------------------------------------------------------ a real run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """The e2e test's tiny run, with a learning rate high enough that 2 GRPO steps change greedy completions."""
+    out = tmp_path_factory.mktemp("eval-e2e") / "run"
+    result = rlvr("train", *TINY, "--set", "grpo.learning_rate=0.01", "--output-dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_all_checkpoints_curve_matches_the_run_summary(run_dir, tmp_path):
+    out = tmp_path / "curve"
+    result = rlvr("eval", str(run_dir), "--all-checkpoints", "--output", str(out), "--wandb-mode", "offline")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [(p["label"], p["step"]) for p in metrics["points"]] == [
+        ("start", 0),
+        ("checkpoint-1", 1),
+        ("checkpoint-2", 2),
+    ]
+    first, last = metrics["points"][0]["overall"], metrics["points"][-1]["overall"]
+    assert first["pass@1"] == summary["accuracy_before"] and last["pass@1"] == summary["accuracy_after"]
+    assert first["format_rate"] == summary["format_rate_before"]
+    assert last["format_rate"] == summary["format_rate_after"]
+    assert metrics["max_new_tokens"] == 40 and metrics["batch_size"] == 32 and metrics["n_problems"] == 32
+    # greedy decoding reproduces training's own evaluation completion for completion
+    before, after = read_jsonl(run_dir / "eval" / "before.jsonl"), read_jsonl(run_dir / "eval" / "after.jsonl")
+    start, final = read_jsonl(out / "start" / "samples.jsonl"), read_jsonl(out / "checkpoint-2" / "samples.jsonl")
+    assert [s["completion"] for s in start] == [s["completion"] for s in before]
+    assert [s["completion"] for s in final] == [s["completion"] for s in after]
+    assert [s["completion"] for s in before] != [s["completion"] for s in after]  # the points really differ
+    assert "pass@1" in result.stdout and "checkpoint-2" in result.stdout
+    assert list((out / "wandb").glob("offline-run-*")), "wandb offline run missing"
+
+
+def test_sampling_a_checkpoint_of_a_run(run_dir, tmp_path, capsys):
+    out = tmp_path / "sampled"
+    argv = [
+        "eval",
+        str(run_dir / "checkpoints" / "checkpoint-1"),
+        "--n",
+        "4",
+        "--temperature",
+        "1.0",
+        "--limit",
+        "6",
+        "--max-new-tokens",
+        "12",
+        "--output",
+        str(out),
+        "--wandb-mode",
+        "disabled",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["template"] == "r1_zero"  # the run's template, from its config.yaml
+    point = metrics["points"][0]
+    assert point["step"] == 1 and set(point["overall"]) >= {"pass@1", "pass@2", "pass@4", "maj@4"}
+    samples = read_jsonl(out / "checkpoint-1" / "samples.jsonl")
+    assert len(samples) == 24 and all(1 <= s["length"] <= 12 for s in samples)
+    assert samples[0]["prompt"].startswith("A conversation between User and Assistant")
+    assert point["overall"]["pass@1"] == pytest.approx(sum(bool(s["correct"]) for s in samples) / 24)
+    assert len({s["completion"] for s in samples[:4]}) > 1  # sampled, not greedy
