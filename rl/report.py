@@ -152,9 +152,9 @@ def plot_curves(groups: dict[str, list[dict]], metric: str, out: Path, title: st
         ]
         colour = colours(i % 10)
         ax.plot(steps, means, color=colour, label=f"{variant} (n={len(runs)})")
-        ax.fill_between(
-            steps, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=colour, alpha=0.2
-        )
+        low = [m - s for m, s in zip(means, stds, strict=True)]
+        high = [m + s for m, s in zip(means, stds, strict=True)]
+        ax.fill_between(steps, low, high, color=colour, alpha=0.2)
     ax.set_title(title)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(f"{metric} (moving average over {window} steps; band: ±1 std over seeds)")

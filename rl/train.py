@@ -81,8 +81,8 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     """Train one experiment into `run_dir` (already prepared); return the summary dict."""
     from rich.console import Console
     from transformers import set_seed
-    from transformers.utils import logging as hf_logging
     from transformers.trainer_callback import ProgressCallback
+    from transformers.utils import logging as hf_logging
 
     from rl.data import load_data, to_dataset
     from rl.evaluate import evaluate
