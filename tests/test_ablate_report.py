@@ -1,0 +1,134 @@
+"""Ablation specs (validation, planning, skipping finished runs, emitted commands) and report aggregation."""
+
+import json
+import statistics
+
+import pytest
+
+from rl.ablate import load_spec, merge, slurm_script, train_command
+from rl.errors import RlvrError
+from rl.report import collect, discover, report, table
+from tests.conftest import REPO, rlvr
+
+SPEC = """
+name: abl
+base: {base}
+seeds: [0, 1]
+output_dir: {out}
+variants:
+  acc: {{rewards: [{{name: math_accuracy}}]}}
+  acc+fmt: {{rewards: [{{name: math_accuracy}}, {{name: think_format, weight: 0.1}}], grpo.beta: 0.01}}
+"""
+
+
+def write_spec(tmp_path, body=None, **fields):
+    text = body if body is not None else SPEC
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.format(base=REPO / "configs" / "tiny-arith.yaml", out=tmp_path / "runs", **fields))
+    return path
+
+
+def test_merge_nested_lists_and_dotted_keys():
+    base = {"grpo": {"beta": 0.0, "lr": 1}, "rewards": [{"name": "a"}, {"name": "b"}]}
+    out = merge(base, {"grpo": {"beta": 0.1}, "rewards": [{"name": "c"}], "data.params.digits": 2})
+    assert out == {"grpo": {"beta": 0.1, "lr": 1}, "rewards": [{"name": "c"}], "data": {"params": {"digits": 2}}}
+    assert base["grpo"]["beta"] == 0.0  # not mutated
+
+
+def test_spec_expands_variants_times_seeds_with_wandb_tags(tmp_path):
+    spec = load_spec(write_spec(tmp_path))
+    assert [r.label for r in spec.runs] == ["acc__s0", "acc__s1", "acc+fmt__s0", "acc+fmt__s1"]
+    run = spec.runs[3]
+    assert run.experiment.seed == 1 and run.experiment.variant == "acc+fmt"
+    assert run.experiment.grpo["beta"] == 0.01 and run.experiment.grpo["loss_type"] == "dr_grpo"
+    assert [r.name for r in run.experiment.rewards] == ["math_accuracy", "think_format"]
+    log = run.experiment.logging
+    assert (log.wandb_group, log.wandb_job_type, log.wandb_name) == ("abl", "acc+fmt", "abl__acc+fmt__s1")
+    assert run.run_dir == tmp_path / "runs" / "acc+fmt__s1"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("name: a\nbase: {base}\nseeds: []\nvariants: {{v: {{}}}}\n", "'seeds' must be a non-empty list"),
+        ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{}}\n", "'variants' must be a non-empty mapping"),
+        ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{modle: {{}}}}}}\n",
+         "variant 'v': unknown config key 'modle'"),
+        ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{rewards: [{{name: nope}}]}}}}\n", "unknown reward 'nope'"),
+        ("name: a\nbase: {base}\nseeds: [0]\nvariant: {{}}\n", "unknown ablation key 'variant'"),
+        ("name: a\nseeds: [0]\nvariants: {{v: {{}}}}\n", "missing 'base'"),
+    ],
+)
+def test_spec_errors(tmp_path, body, message):
+    with pytest.raises(RlvrError, match=message.replace("(", r"\(").replace("'", "'")):
+        load_spec(write_spec(tmp_path, body))
+
+
+def test_spec_errors_through_the_cli_are_one_line(tmp_path):
+    path = write_spec(tmp_path, "name: a\nbase: {base}\nseeds: []\nvariants: {{v: {{}}}}\n")
+    result = rlvr("ablate", str(path), "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "non-empty list" in result.stderr
+
+
+def fake_run(run_dir, accuracy, rewards, steps=20):
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"accuracy_before": 0.5, "accuracy_after": accuracy,
+                                                      "accuracy_delta": accuracy - 0.5, "format_rate_after": 1.0,
+                                                      "steps": steps, "n_eval": 256}))
+    lines = [{"step": i + 1, "reward": rewards[i], "rewards/math_accuracy/mean": rewards[i],
+              "completions/mean_length": 30.0} for i in range(steps)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_finished_runs_are_skipped_and_partial_runs_resume_or_restart(tmp_path):
+    spec = load_spec(write_spec(tmp_path))
+    fake_run(spec.runs[0].run_dir, 0.8, [0.5] * 20)
+    assert [r.done for r in spec.runs] == [True, False, False, False]
+    partial = spec.runs[1].run_dir
+    (partial / "checkpoints" / "checkpoint-60").mkdir(parents=True)
+    (partial / "checkpoints" / "checkpoint-60" / "trainer_state.json").write_text("{}")
+    assert "--resume" in train_command(spec.runs[1], tmp_path / "c.yaml")
+    (spec.runs[2].run_dir).mkdir(parents=True)
+    (spec.runs[2].run_dir / "config.yaml").write_text("x")
+    assert "--overwrite" in train_command(spec.runs[2], tmp_path / "c.yaml")
+    assert train_command(spec.runs[3], tmp_path / "c.yaml")[-2:] == ["--output-dir", str(spec.runs[3].run_dir)]
+    result = rlvr("ablate", str(write_spec(tmp_path)), "--emit", "commands")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) == 3  # the finished run is not emitted
+
+
+def test_slurm_script(tmp_path):
+    spec = load_spec(write_spec(tmp_path))
+    text = slurm_script(spec, {r.label: tmp_path / f"{r.label}.yaml" for r in spec.runs})
+    assert "#SBATCH --array=0-3" in text and "rlvr train" in text and "summary.json" in text
+
+
+def test_report_aggregates_exact_mean_and_std(tmp_path):
+    root = tmp_path / "runs"
+    fake_run(root / "a__s0", 0.70, [0.0] * 18 + [0.6, 0.8])
+    fake_run(root / "a__s1", 0.80, [0.0] * 18 + [0.8, 1.0])
+    fake_run(root / "a__s2", 0.90, [0.0] * 20)
+    fake_run(root / "b__s0", 0.60, [0.2] * 20)
+    (root / "b__s1").mkdir()  # unfinished: left out
+    name, runs, _ = discover(root)
+    groups = collect(runs)
+    assert name == "runs" and sorted(groups) == ["a", "b"] and len(groups["a"]) == 3 and len(groups["b"]) == 1
+    # final 10% of 20 steps = the last 2 steps
+    assert [r["figures"]["mean_reward"] for r in groups["a"]] == pytest.approx([0.7, 0.9, 0.0])
+    md = table(groups, ["accuracy_after", "mean_reward"])
+    mean, std = statistics.fmean([0.7, 0.8, 0.9]), statistics.stdev([0.7, 0.8, 0.9])
+    assert f"| a | 3 | {mean:.3f} ± {std:.3f} |" in md
+    assert f"{statistics.fmean([0.7, 0.9, 0.0]):.3f} ± {statistics.stdev([0.7, 0.9, 0.0]):.3f}" in md
+    assert "| b | 1 | 0.600 ± 0.000 |" in md
+    out = report(str(root), str(tmp_path / "report"))
+    text = (out / "report.md").read_text()
+    assert "4 finished runs (1 not finished, left out)" in text
+    for png in ("curves.png", "accuracy.png"):
+        assert (out / png).stat().st_size > 10_000
+
+
+def test_report_without_finished_runs_is_an_error(tmp_path):
+    (tmp_path / "v__s0").mkdir()
+    with pytest.raises(RlvrError, match="none of the 1 runs"):
+        report(str(tmp_path))
