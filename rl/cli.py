@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         return commands[args.command](args)
     except RlvrError as e:
-        print(f"rlvr: error: {e}", file=sys.stderr)
-        return 2
+        print(f"rlvr: {'stopped' if getattr(e, 'exit_code', 2) != 2 else 'error'}: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:
         print("rlvr: interrupted", file=sys.stderr)
         return 130

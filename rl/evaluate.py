@@ -161,9 +161,12 @@ def _free_vllm() -> None:
     import torch
 
     try:
-        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-    except ImportError:
-        cleanup_dist_env_and_memory = None
+        from vllm.distributed import cleanup_dist_env_and_memory
+    except ImportError:  # older releases keep it in parallel_state only
+        try:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+        except ImportError:
+            cleanup_dist_env_and_memory = None
     if cleanup_dist_env_and_memory is not None:
         cleanup_dist_env_and_memory()
     gc.collect()

@@ -19,6 +19,7 @@ from typing import Any
 
 from rl.config import Experiment, dump_yaml
 from rl.errors import RlvrError
+from rl.resilience import GuardedReward, NonFiniteGuard, Preempted, PreemptionCallback, quarantine_partial_checkpoints
 from rl.tracking import MetricsFile, QuietProgress, is_main_process, last_checkpoint, start_wandb, wandb_mode
 
 
@@ -97,9 +98,12 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     main = is_main_process()  # under accelerate every rank computes; only rank 0 writes run files
     if main:
         (run_dir / "config.yaml").write_text(dump_yaml(exp))
+    if resume and main:
+        for path in quarantine_partial_checkpoints(run_dir):
+            console.print(f"[yellow]set aside a checkpoint cut off mid-save: {path}[/]")
     checkpoint = last_checkpoint(run_dir) if resume else None
 
-    reward_funcs = build_reward_funcs(exp)
+    reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
     wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
     args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
     train_rows, eval_rows = load_data(exp.data)
@@ -149,18 +153,26 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     if wandb_run is not None and "before" in state:
         wandb_run.log({f"eval/{k}": v for k, v in state["before"].items()} | {"train/global_step": 0})
     resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+    preemption = PreemptionCallback()
     trainer = make_trainer_class()(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=to_dataset(train_rows),
         processing_class=tokenizer,
-        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step)],
+        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step), preemption, NonFiniteGuard()],
     )
     if trainer.pop_callback(ProgressCallback):
         trainer.add_callback(QuietProgress)
+    preemption.install()
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        preemption.uninstall()
+        if preemption.received is not None:
+            raise Preempted(
+                f"signal {preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
+                f"continue with: rlvr train --resume {run_dir}"
+            )
         trainer.save_model(str(run_dir / "final"))
         if main:
             tokenizer.save_pretrained(run_dir / "final")
@@ -187,6 +199,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
                 )
             wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
     finally:
+        preemption.uninstall()
         if wandb_run is not None:
             wandb_run.finish()
     if main:

@@ -1,0 +1,161 @@
+"""What keeps a long run alive on a cluster, or stops it cleanly: preemption, NaNs, failing rewards, half-written
+checkpoints.
+
+- SIGTERM / SIGUSR1 (slurm sends one before it kills or requeues a job): the run saves a checkpoint at the next
+  step boundary and exits with code 75 (`EXIT_PREEMPTED`); `rlvr train --resume RUN_DIR` continues it.
+- A non-finite loss or gradient stops the run *before* the optimizer applies it (exit code 3), naming the step;
+  the last checkpoint on disk is still a good one.
+- A reward that raises on some items: those items score None (the reward library counts them in
+  `rewards/<name>/errors`) and the first traceback per reward is kept in `RUN/reward_errors/<name>.txt`. A reward
+  that fails on every item of a batch stops the run (exit code 3) instead of training on nothing.
+- A checkpoint folder without `trainer_state.json` (the Trainer writes it last) was cut off mid-save: it is moved
+  aside as `incomplete-checkpoint-N` so neither resume nor checkpoint rotation mistakes it for a good one.
+"""
+
+from __future__ import annotations
+
+import signal
+import traceback
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from rl.errors import RlvrError
+
+EXIT_STOPPED = 3
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"; the slurm scripts requeue on it
+
+
+class TrainingStopped(RlvrError):
+    """Training cannot go on (non-finite numbers, a reward failing everywhere); the last checkpoint is intact."""
+
+    exit_code = EXIT_STOPPED
+
+
+class Preempted(RlvrError):
+    """A checkpoint was saved on SIGTERM/SIGUSR1; resume the run to continue."""
+
+    exit_code = EXIT_PREEMPTED
+
+
+class PreemptionCallback(TrainerCallback):
+    """On SIGTERM/SIGUSR1: save at the next step boundary and stop (all ranks agree on the step)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous = {}
+
+    def install(self) -> None:
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def uninstall(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        self.received = signum
+
+    def _any_rank_received(self) -> bool:
+        import torch
+        import torch.distributed as dist
+
+        flag = self.received is not None
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            tensor = torch.tensor([1.0 if flag else 0.0])
+            if dist.get_backend() == "nccl":
+                tensor = tensor.cuda()
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+            flag = bool(tensor.item() > 0)
+            if flag and self.received is None:
+                self.received = signal.SIGTERM
+        return flag
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._any_rank_received():
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+class NonFiniteGuard(TrainerCallback):
+    """Stop before the optimizer applies a non-finite gradient (a NaN/Inf loss makes its gradients non-finite)."""
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        import torch
+
+        grads = [p.grad for p in model.parameters() if p.grad is not None] if model is not None else []
+        if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
+            raise TrainingStopped(non_finite_message("gradient", state.global_step + 1, args.output_dir))
+
+
+def non_finite_message(what: str, step: int, checkpoints: str) -> str:
+    from rl.tracking import last_checkpoint
+
+    last = last_checkpoint(Path(checkpoints).parent)
+    keep = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
+    return f"non-finite {what} at step {step}; stopped before applying it ({keep})"
+
+
+class GuardedReward:
+    """Wraps a reward for the trainer: keeps its first traceback, stops the run when a whole batch fails.
+
+    Keeps the wrapped reward's `__name__` (TRL's log keys) and `pop_metrics` (rlvr's counters).
+    """
+
+    def __init__(self, fn, run_dir: Path | None):
+        self.fn = fn
+        self.__name__ = fn.__name__
+        self.run_dir = run_dir
+        self.written = False
+
+    def pop_metrics(self) -> dict[str, float]:
+        return getattr(self.fn, "pop_metrics", dict)()
+
+    def _keep(self, text: str | None) -> None:
+        if text and not self.written and self.run_dir is not None:
+            folder = self.run_dir / "reward_errors"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.__name__}.txt").write_text(text)
+            self.written = True
+
+    def __call__(self, completions, **kwargs):
+        step = getattr(kwargs.get("trainer_state"), "global_step", -1) + 1
+        try:
+            scores = self.fn(completions, **kwargs)
+        except Exception as e:  # the whole call failed: every item of the batch
+            self._keep(traceback.format_exc())
+            raise TrainingStopped(
+                f"reward '{self.__name__}' raised on the whole batch at step {step}: "
+                f"{type(e).__name__}: {e}".splitlines()[0]
+            ) from None
+        self._keep(getattr(self.fn, "first_traceback", None))
+        failed = getattr(self.fn, "last_call_errors", 0)
+        if completions and failed >= len(completions):
+            where = (
+                f" (first traceback: {self.run_dir / 'reward_errors' / (self.__name__ + '.txt')})"
+                if self.written
+                else ""
+            )
+            raise TrainingStopped(
+                f"reward '{self.__name__}' failed on all {len(completions)} items of the batch at step {step}{where}"
+            )
+        return scores
+
+
+def quarantine_partial_checkpoints(run_dir: Path) -> list[Path]:
+    """Move checkpoint folders that lack trainer_state.json (killed mid-save) out of the Trainer's sight."""
+    folder = run_dir / "checkpoints"
+    moved = []
+    for path in sorted(folder.glob("checkpoint-*")) if folder.is_dir() else []:
+        if path.is_dir() and not (path / "trainer_state.json").is_file():
+            target = path.with_name(f"incomplete-{path.name}")
+            n = 1
+            while target.exists():
+                target, n = path.with_name(f"incomplete-{path.name}.{n}"), n + 1
+            path.rename(target)
+            moved.append(target)
+    return moved
