@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import types
 import typing
@@ -87,6 +88,15 @@ class WarmupConfig:
 
 
 @dataclass
+class DynamicSamplingConfig:
+    """DAPO dynamic sampling: drop zero-variance groups, refill from fresh prompts (rl/dynamic_sampling.py)."""
+
+    enabled: bool = False
+    max_rounds: int = 2
+    """At most this many extra generation rounds per step to refill the batch."""
+
+
+@dataclass
 class EvalConfig:
     before: bool = True
     after: bool = True
@@ -124,6 +134,7 @@ class Experiment:
     warmup: WarmupConfig = field(default_factory=WarmupConfig)
     grpo: dict[str, Any] = field(default_factory=dict)
     """Passed to trl.GRPOConfig (validated against its fields)."""
+    dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
@@ -310,6 +321,10 @@ def validate(exp: Experiment) -> None:
         raise RlvrError(f"data.template must be one of {', '.join(TEMPLATES)}, got {exp.data.template!r}")
     if exp.logging.wandb_mode not in WANDB_MODES:
         raise RlvrError(f"logging.wandb_mode must be one of {', '.join(WANDB_MODES)}, got {exp.logging.wandb_mode!r}")
+    if exp.dynamic_sampling.enabled and exp.dynamic_sampling.max_rounds < 1:
+        raise RlvrError("dynamic_sampling.max_rounds must be at least 1 when dynamic sampling is enabled")
+    if exp.dynamic_sampling.enabled and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
     if not exp.rewards:
         raise RlvrError("rewards: at least one reward is required (see `rlvr rewards` for the names)")
     known = rewards.names()

@@ -61,7 +61,9 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
 def make_trainer_class():
     from trl import GRPOTrainer
 
-    class RlvrGRPOTrainer(GRPOTrainer):
+    from rl.dynamic_sampling import DynamicSamplingMixin
+
+    class RlvrGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
         """GRPOTrainer whose logs also carry per-reward counters (nothing else changes)."""
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -162,6 +164,8 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         processing_class=tokenizer,
         callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step), preemption, NonFiniteGuard()],
     )
+    if exp.dynamic_sampling.enabled:
+        trainer.dynamic_rounds = exp.dynamic_sampling.max_rounds
     if trainer.pop_callback(ProgressCallback):
         trainer.add_callback(QuietProgress)
     preemption.install()
