@@ -26,9 +26,25 @@ DEFAULT_CONFIG = PACKAGE_CONFIGS / "tiny-arith.yaml"
 
 
 @dataclass
+class LoraConfig:
+    """LoRA adapters through peft (QLoRA with `quantize: 4bit`); the base weights stay frozen. See rl/lora.py."""
+
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    """Module names (or name suffixes) to adapt; ["all-linear"]: every linear layer but the output head."""
+    merge: bool = False
+    """Save `final/` merged into the base weights (a plain model); default false: the adapter only."""
+    quantize: str | None = None
+    """4bit (QLoRA: nf4, double quantisation) | 8bit: load the frozen base with bitsandbytes. CUDA only."""
+
+
+@dataclass
 class ModelConfig:
     name_or_path: str = "builtin:tiny-qwen2"
-    """`builtin:tiny-qwen2` / `builtin:tiny-llama` (built offline), a hub name, or a local directory."""
+    """`builtin:tiny-{qwen2,llama,mistral,falcon,deepseek}` (built offline), a hub name, a local directory, or a
+    LoRA adapter directory (loaded on its base)."""
     dtype: str = "float32"
     """float32 | bfloat16 | float16 | auto."""
     revision: str | None = None
@@ -37,6 +53,8 @@ class ModelConfig:
     attn_implementation: str | None = None
     """sdpa | eager | flash_attention_2 (when installed); None lets transformers choose."""
     trust_remote_code: bool = False
+    lora: LoraConfig | None = None
+    """Train LoRA adapters instead of all weights (absent: full fine-tuning)."""
 
 
 @dataclass
@@ -334,6 +352,10 @@ def validate(exp: Experiment) -> None:
             also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
             raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
     validate_grpo_keys(exp.grpo)
+    if exp.model.lora is not None:
+        from rl.lora import check_lora
+
+        check_lora(exp.model.lora)
 
 
 def grpo_field_names() -> list[str]:

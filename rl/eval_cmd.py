@@ -137,6 +137,11 @@ def find_run(path: Path) -> tuple[Path, str] | None:
     return None
 
 
+def is_model_dir(path: Path) -> bool:
+    """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
+
+
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """Complete checkpoints (the Trainer writes trainer_state.json last), by step."""
     folder = run_dir / "checkpoints"
@@ -144,9 +149,7 @@ def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
         [
             (int(p.name.split("-")[1]), p)
             for p in folder.glob("checkpoint-*")
-            if re.fullmatch(r"checkpoint-\d+", p.name)
-            and (p / "trainer_state.json").is_file()
-            and (p / "config.json").is_file()
+            if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file() and is_model_dir(p)
         ]
         if folder.is_dir()
         else []
@@ -172,7 +175,7 @@ def run_targets(run_dir: Path, kind: str, path: Path, all_checkpoints: bool) -> 
         return [Target(path.name, step, str(path))]
     final = run_dir / "final"
     if not all_checkpoints:
-        if not (final / "config.json").is_file():
+        if not is_model_dir(final):
             raise RlvrError(
                 f"run {run_dir} has no final model ({final}): pass --all-checkpoints, "
                 "or a checkpoint directory RUN/checkpoints/checkpoint-N"
@@ -184,10 +187,10 @@ def run_targets(run_dir: Path, kind: str, path: Path, all_checkpoints: bool) -> 
             f"run {run_dir} has no checkpoints ({run_dir / 'checkpoints'}/checkpoint-N) "
             "to evaluate with --all-checkpoints"
         )
-    targets = [Target("start", 0, str(run_dir / "start"))] if (run_dir / "start" / "config.json").is_file() else []
+    targets = [Target("start", 0, str(run_dir / "start"))] if is_model_dir(run_dir / "start") else []
     targets += [Target(p.name, step, str(p)) for step, p in done]
     last = final_step(run_dir)
-    if (final / "config.json").is_file() and last > done[-1][0]:
+    if is_model_dir(final) and last > done[-1][0]:
         targets.append(Target("final", last, str(final)))
     return targets
 
@@ -306,7 +309,8 @@ def check_args(args) -> None:
             raise RlvrError(message)
 
 
-def choose_backend(requested: str, gguf_file: str | None) -> str:
+def choose_backend(requested: str, gguf_file: str | None, adapters: bool = False) -> str:
+    """hf or vllm; vllm only with vLLM installed, a CUDA GPU, and full (not GGUF, not LoRA adapter) checkpoints."""
     import torch
 
     from rl.evaluate import vllm_installed
@@ -318,8 +322,10 @@ def choose_backend(requested: str, gguf_file: str | None) -> str:
             raise RlvrError("--backend vllm needs a CUDA GPU and none is visible; use --backend hf")
         if gguf_file:
             raise RlvrError("--backend vllm does not read --gguf-file here; use --backend hf")
+        if adapters:
+            raise RlvrError("--backend vllm does not load LoRA adapter checkpoints here; use --backend hf")
         return "vllm"
-    if requested == "auto" and vllm_installed() and torch.cuda.is_available() and not gguf_file:
+    if requested == "auto" and vllm_installed() and torch.cuda.is_available() and not gguf_file and not adapters:
         return "vllm"
     return "hf"
 
@@ -381,7 +387,7 @@ def generate_for(target: Target, cfg, tokenizer, prompts: list, settings: dict, 
             location, tokenizer, prompts, seed=seed, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code, **gen
         )
     model = load_model(location, cfg)
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not getattr(model, "hf_device_map", None):  # quantised models are placed
         model.to("cuda")
     torch.manual_seed(seed)
     try:
@@ -400,29 +406,39 @@ def generate_for(target: Target, cfg, tokenizer, prompts: list, settings: dict, 
         gc.collect()
 
 
+def prompt_style(args, exp, tokenizer) -> tuple[str, str | None]:
+    """(template, system prompt): the flags, else the run's, else chat with a \\boxed{} request for chat models."""
+    if exp is not None:
+        template = args.template or exp.data.template
+        default = exp.data.system_prompt
+    else:
+        template = args.template or ("chat" if tokenizer.chat_template else "plain")
+        default = DEFAULT_SYSTEM_PROMPT if template == "chat" else None
+    return template, default if args.system_prompt is None else args.system_prompt or None
+
+
 def cmd_eval(args) -> int:
     from rich.console import Console
+    from transformers.utils import logging as hf_logging
 
     from rl.evaluate import score_samples, write_jsonl
     from rl.metrics import flatten
     from rl.models import load_tokenizer, locate
 
     check_args(args)
-    from transformers.utils import logging as hf_logging
-
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint drowns the curve
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # logs and pipes: keep the table's columns whole
     run_dir, exp, targets = resolve(args)
-    backend = choose_backend(args.backend, args.gguf_file if exp is None else None)
+    adapters = any(
+        (Path(t.path) / "adapter_config.json").is_file() and not (Path(t.path) / "config.json").is_file()
+        for t in targets
+    )
+    backend = choose_backend(args.backend, args.gguf_file if exp is None else None, adapters)
     first = model_config(targets[0], exp, args)
     tokenizer = load_tokenizer(tokenizer_location(locate(first, args.seed), run_dir), first)
-    if exp is not None:
-        template = args.template or exp.data.template
-        system_prompt = exp.data.system_prompt if args.system_prompt is None else args.system_prompt or None
-    else:
-        template = args.template or ("chat" if tokenizer.chat_template else "plain")
-        default = DEFAULT_SYSTEM_PROMPT if template == "chat" else None
-        system_prompt = default if args.system_prompt is None else args.system_prompt or None
+    template, system_prompt = prompt_style(args, exp, tokenizer)
     rows, data_name = load_rows(args, exp, template, system_prompt)
     settings = {
         "model": args.model,

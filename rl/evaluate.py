@@ -178,14 +178,21 @@ def _free_vllm() -> None:
 
 
 def grade_samples(
-    completions: Sequence[Any], prompts: Sequence[Any], golds: Sequence[Any], timeout: float = 1.0
+    completions: Sequence[Any], prompts: Sequence[Any], golds: Sequence[Any], timeout: float = 1.0, tokenizer=None
 ) -> tuple[list[str | None], list[bool | None], list[float | None]]:
-    """(extracted answers, correctness, think_format scores), graded exactly as the `math_accuracy` reward grades."""
+    """(extracted answers, correctness, think_format scores), graded exactly as the `math_accuracy` reward grades.
+
+    With `tokenizer`, chat prompts are rendered first (as for the rewards in training), so a template that prefills
+    `<think>` is seen (`rl.templates`).
+    """
     import rewards
     from rewards.math import extract_answer
     from rewards.pool import grade_batch
     from rewards.text import completions_text
+    from rl.templates import render_prompts
 
+    if tokenizer is not None:
+        prompts = render_prompts(list(prompts), tokenizer)
     texts = completions_text(list(completions), list(prompts))
     correct = grade_batch(texts, list(golds), timeout=timeout).results
     formats = rewards.build("think_format")(list(completions), prompts=list(prompts))
@@ -231,7 +238,7 @@ def majority_indices(answers: Sequence[Sequence[str | None]], timeout: float = 1
 
 
 def score_samples(
-    rows: list[dict], texts: list[list[str]], lengths: list[list[int]], timeout: float = 1.0
+    rows: list[dict], texts: list[list[str]], lengths: list[list[int]], timeout: float = 1.0, tokenizer=None
 ) -> tuple[dict, list[dict]]:
     """Grade n completions per row; return (`rl.metrics.aggregate` result, one record per completion).
 
@@ -241,7 +248,11 @@ def score_samples(
     n = len(texts[0]) if texts else 1
     flat = [(row, j, text) for row, group in zip(rows, texts, strict=True) for j, text in enumerate(group)]
     extracted, correct, formats = grade_samples(
-        [t for _, _, t in flat], [r["prompt"] for r, _, _ in flat], [r["answer"] for r, _, _ in flat], timeout
+        [t for _, _, t in flat],
+        [r["prompt"] for r, _, _ in flat],
+        [r["answer"] for r, _, _ in flat],
+        timeout,
+        tokenizer,
     )
     majority = majority_indices([extracted[i * n : (i + 1) * n] for i in range(len(rows))], timeout)
     ks = k_values(n)
@@ -274,10 +285,10 @@ def score_samples(
     return aggregate(per_problem, labels), records
 
 
-def score(completions: list[str], rows: list[dict], timeout: float = 1.0) -> tuple[dict, list[dict]]:
+def score(completions: list[str], rows: list[dict], timeout: float = 1.0, tokenizer=None) -> tuple[dict, list[dict]]:
     """Grade one completion per row against its gold answer; return (metrics, per-sample records)."""
     extracted, correct, fmt = grade_samples(
-        completions, [r["prompt"] for r in rows], [r["answer"] for r in rows], timeout
+        completions, [r["prompt"] for r in rows], [r["answer"] for r in rows], timeout, tokenizer
     )
     samples = []
     for row, completion, answer, ok, f in zip(rows, completions, extracted, correct, fmt, strict=True):
@@ -333,7 +344,7 @@ def evaluate(
             batch_size,
             progress=lambda done: bar.update(task, completed=done),
         )
-    metrics, samples = score(completions, rows, timeout=timeout)
+    metrics, samples = score(completions, rows, timeout=timeout, tokenizer=tokenizer)
     if out_file is not None:
         write_jsonl(out_file, samples)
     return metrics

@@ -1,28 +1,34 @@
-"""Policy and tokenizer: `builtin:tiny-*` models built offline, or any hub name / local directory.
+"""Policy and tokenizer: `builtin:tiny-*` models built offline, or any hub name / local directory / LoRA adapter.
 
-The tiny models are random-init Qwen2 / Llama configs with a character-level tokenizer built with `tokenizers`:
-every character is one token (digits included, which arithmetic needs), the four reasoning tags are single
-*ordinary* added tokens (TRL decodes with `skip_special_tokens=True`, so special tags would vanish from the text
-the rewards read), and a ChatML chat template makes `template: chat` work too.
+The tiny models are random-init configs of five families (Qwen2, Llama, Mistral, Falcon, and DeepSeek-V3 with its
+MLA attention and mixture of experts) with a character-level tokenizer built with `tokenizers`: every character is
+one token (digits included, which arithmetic needs), the four reasoning tags are single *ordinary* added tokens (TRL
+decodes with `skip_special_tokens=True`, so special tags would vanish from the text the rewards read), and each
+family has its real family's chat template and role tokens (`rl.templates`), so `template: chat` exercises them.
+`builtin:tiny-qwen2` is the demo's model: its vocabulary and initial weights do not change between releases.
+
+A directory holding a peft adapter (`adapter_config.json`, as `rlvr train` saves with `model.lora`) loads as its
+base model with the adapter on top; `model.lora.quantize` loads the base 4- or 8-bit with bitsandbytes (CUDA only).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import string
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rl.config import ModelConfig
 from rl.errors import RlvrError
+from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
 BUILTIN_PREFIX = "builtin:"
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 SPECIALS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<unk>"]
-CHATML = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 # Shapes from ../shared/FINDINGS.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
 TINY_SHAPES = {
     "hidden_size": 128,
@@ -32,51 +38,151 @@ TINY_SHAPES = {
     "intermediate_size": 512,
     "max_position_embeddings": 512,
 }
-TINY_FAMILIES = ("tiny-qwen2", "tiny-llama")
+
+
+def _qwen2(common: dict):
+    from transformers import Qwen2Config
+
+    return Qwen2Config(**TINY_SHAPES, **common)
+
+
+def _llama(common: dict):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(**TINY_SHAPES, **common)
+
+
+def _mistral(common: dict):
+    from transformers import MistralConfig
+
+    return MistralConfig(**TINY_SHAPES, sliding_window=None, **common)
+
+
+def _falcon(common: dict):
+    from transformers import FalconConfig
+
+    shapes = {k: TINY_SHAPES[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")}
+    return FalconConfig(
+        **shapes,
+        num_kv_heads=TINY_SHAPES["num_key_value_heads"],
+        ffn_hidden_size=TINY_SHAPES["intermediate_size"],
+        max_position_embeddings=TINY_SHAPES["max_position_embeddings"],
+        new_decoder_architecture=True,  # Falcon-40B/180B layout: grouped KV heads, parallel attention + MLP
+        alibi=False,
+        bias=False,
+        **common,
+    )
+
+
+def _deepseek(common: dict):
+    from transformers import DeepseekV3Config
+
+    return DeepseekV3Config(
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=512,  # the dense layer(s) before the MoE ones
+        first_k_dense_replace=1,
+        n_routed_experts=4,
+        num_experts_per_tok=2,
+        n_shared_experts=1,
+        moe_intermediate_size=128,
+        n_group=1,
+        topk_group=1,
+        q_lora_rank=64,  # multi-head latent attention (MLA), small ranks
+        kv_lora_rank=32,
+        qk_rope_head_dim=16,
+        qk_nope_head_dim=16,
+        v_head_dim=32,
+        max_position_embeddings=TINY_SHAPES["max_position_embeddings"],
+        **common,
+    )
+
+
+@dataclass(frozen=True)
+class TinyFamily:
+    """How to build one tiny family: its transformers config, chat template and special tokens."""
+
+    config: Callable[[dict], Any]
+    chat_template: str
+    specials: tuple[str, ...] = ()
+    """Role and boundary tokens added (special) after the shared vocabulary."""
+    eos: str = "<|endoftext|>"
+    bos: str | None = None
+    version: int = 1
+    """Bump when a build changes: the cache folder carries it, so stale builds are not reused."""
+
+
+TINY_FAMILIES: dict[str, TinyFamily] = {
+    "tiny-qwen2": TinyFamily(_qwen2, CHATML),  # the demo's model: never change its build
+    "tiny-llama": TinyFamily(
+        _llama,
+        LLAMA3,
+        ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        eos="<|eot_id|>",
+        bos="<|begin_of_text|>",
+        version=2,  # v1 spoke ChatML
+    ),
+    "tiny-mistral": TinyFamily(_mistral, MISTRAL, ("<s>", "</s>", "[INST]", "[/INST]"), eos="</s>", bos="<s>"),
+    "tiny-falcon": TinyFamily(_falcon, FALCON),
+    "tiny-deepseek": TinyFamily(
+        _deepseek,
+        DEEPSEEK_R1,
+        ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"),
+        eos="<｜end▁of▁sentence｜>",
+        bos="<｜begin▁of▁sentence｜>",
+    ),
+}
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("RLVR_CACHE_DIR", Path.home() / ".cache" / "rlvr"))
 
 
-def build_char_tokenizer():
-    """A character-level fast tokenizer (printable ASCII + tags + ChatML specials)."""
+def build_char_tokenizer(family: str = "tiny-qwen2"):
+    """A character-level fast tokenizer: specials, printable ASCII, the tags, then the family's role tokens."""
     from tokenizers import AddedToken, Tokenizer, decoders, models
     from transformers import PreTrainedTokenizerFast
 
+    spec = TINY_FAMILIES[family]
     chars = [c for c in string.printable if c not in "\x0b\x0c"]
     vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", fuse_unk=True))
     tok.decoder = decoders.Fuse()
     tok.add_special_tokens([AddedToken(s, special=True) for s in SPECIALS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
+    if spec.specials:
+        tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in spec.specials])
+    extra = {"bos_token": spec.bos} if spec.bos else {}
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        eos_token="<|endoftext|>",
+        eos_token=spec.eos,
         pad_token="<|pad|>",
         unk_token="<unk>",
         padding_side="left",
         model_max_length=TINY_SHAPES["max_position_embeddings"],
+        **extra,
     )
-    hf.chat_template = CHATML
+    hf.chat_template = spec.chat_template
     return hf
 
 
 def build_tiny(family: str, seed: int, out: Path) -> Path:
-    """Build a random-init tiny model of `family` with the char tokenizer and save it to `out`."""
+    """Build a random-init tiny model of `family` with its char tokenizer and save it to `out`."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+    from transformers import AutoModelForCausalLM
 
-    tok = build_char_tokenizer()
+    spec = TINY_FAMILIES[family]
+    tok = build_char_tokenizer(family)
     common = dict(
-        TINY_SHAPES,
         vocab_size=len(tok),
         tie_word_embeddings=True,
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
-        bos_token_id=None,
+        bos_token_id=tok.bos_token_id if spec.bos else None,
     )
-    config = Qwen2Config(**common) if family == "tiny-qwen2" else LlamaConfig(**common)
+    config = spec.config(common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tok.eos_token_id
@@ -92,7 +198,8 @@ def resolve_builtin(name: str, seed: int) -> Path:
     family = name[len(BUILTIN_PREFIX) :]
     if family not in TINY_FAMILIES:
         raise RlvrError(f"unknown builtin model '{name}' (known: {', '.join('builtin:' + f for f in TINY_FAMILIES)})")
-    out = cache_dir() / "models" / f"{family}-s{seed}"
+    version = TINY_FAMILIES[family].version
+    out = cache_dir() / "models" / (f"{family}-s{seed}" if version == 1 else f"{family}-v{version}-s{seed}")
     if not (out / "config.json").is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         build_tiny(family, seed, out)
@@ -116,9 +223,29 @@ def locate(cfg: ModelConfig, seed: int) -> str:
     return name
 
 
+def adapter_base(path: str | Path) -> str | None:
+    """The base model a peft adapter directory was trained on; None when `path` is not an adapter directory."""
+    folder = Path(path)
+    config = folder / "adapter_config.json"
+    if not config.is_file() or (folder / "config.json").is_file():
+        return None
+    base = json.loads(config.read_text()).get("base_model_name_or_path")
+    if not base:
+        raise RlvrError(f"{config} names no base model (base_model_name_or_path)")
+    return base
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """A directory holding a full model (config.json) or a LoRA adapter (adapter_config.json)."""
+    return (Path(path) / "config.json").is_file() or (Path(path) / "adapter_config.json").is_file()
+
+
 def load_tokenizer(location: str, cfg: ModelConfig):
     from transformers import AutoTokenizer
 
+    base = adapter_base(location)
+    if base is not None and not (Path(location) / "tokenizer_config.json").is_file():
+        location = base  # an adapter saved without its tokenizer: the base model's
     kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
     if cfg.gguf_file:
         kwargs["gguf_file"] = cfg.gguf_file
@@ -130,6 +257,7 @@ def load_tokenizer(location: str, cfg: ModelConfig):
 
 
 def load_model(location: str, cfg: ModelConfig):
+    """The model at `location`; an adapter directory loads as its base with the (frozen) adapter on top."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -138,16 +266,63 @@ def load_model(location: str, cfg: ModelConfig):
         raise RlvrError(f"model.dtype: unknown dtype {cfg.dtype!r} (float32, bfloat16, float16 or auto)")
     kwargs: dict[str, Any] = {"dtype": dtype, "revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
     if cfg.attn_implementation:
+        check_attention(cfg.attn_implementation)
         kwargs["attn_implementation"] = cfg.attn_implementation
+    kwargs.update(quantization(cfg, dtype))
+    base = adapter_base(location)
+    if base is not None:
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise RlvrError(f"{location} is a LoRA adapter: loading it needs peft (pip install peft)") from None
+        kwargs.pop("revision")  # the run's revision, if any, is the base's; the adapter is local
+        model = _hub_call(AutoModelForCausalLM.from_pretrained, base, **kwargs)
+        return PeftModel.from_pretrained(model, location)
     if cfg.gguf_file:
         kwargs["gguf_file"] = cfg.gguf_file
     return _hub_call(AutoModelForCausalLM.from_pretrained, location, **kwargs)
 
 
+def check_attention(name: str) -> None:
+    if name.startswith("flash_attention") and importlib.util.find_spec("flash_attn") is None:
+        raise RlvrError(
+            f"model.attn_implementation: {name} needs the flash-attn package and a CUDA GPU "
+            "(pip install flash-attn --no-build-isolation); use sdpa"
+        )
+
+
+def quantization(cfg: ModelConfig, dtype) -> dict[str, Any]:
+    """from_pretrained kwargs that load the frozen base 4-bit (QLoRA, nf4) or 8-bit with bitsandbytes."""
+    import torch
+
+    mode = cfg.lora.quantize if cfg.lora is not None else None
+    if not mode:
+        return {}
+    if not torch.cuda.is_available():
+        raise RlvrError(f"model.lora.quantize: {mode} (bitsandbytes) needs a CUDA GPU; drop it to train LoRA on CPU")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RlvrError(f"model.lora.quantize: {mode} needs bitsandbytes (pip install bitsandbytes)")
+    from accelerate import PartialState
+    from transformers import BitsAndBytesConfig
+
+    compute = dtype if dtype in (torch.bfloat16, torch.float16) else torch.bfloat16
+    bnb = (
+        BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+        if mode == "4bit"
+        else BitsAndBytesConfig(load_in_8bit=True)
+    )
+    return {"quantization_config": bnb, "device_map": {"": PartialState().local_process_index}}
+
+
 def _hub_call(fn, location: str, **kwargs):
     try:
         return fn(location, **kwargs)
-    except (OSError, ValueError) as e:  # missing files, offline hub, unknown architecture
+    except (OSError, ValueError, ImportError) as e:  # missing files, offline hub, unknown architecture, no kernel
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RlvrError(f"cannot load model '{location}': {first}") from None
 

@@ -89,7 +89,9 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
 
     from rl.data import load_data, to_dataset
     from rl.evaluate import evaluate
+    from rl.lora import peft_config, prepare, save_final
     from rl.models import load_policy
+    from rl.templates import RenderedPrompts
     from rl.warmup import warm_start
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
@@ -110,6 +112,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
     train_rows, eval_rows = load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
+    reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
         f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params)  "
@@ -133,7 +136,8 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         if main:
             model.save_pretrained(run_dir / "start")
             tokenizer.save_pretrained(run_dir / "start")
-    elif exp.warmup.enabled and checkpoint is None:  # resumed before the first checkpoint: reload the warm start
+    elif exp.warmup.enabled and (checkpoint is None or exp.model.lora is not None):
+        # resumed before the first checkpoint, or from an adapter-only (LoRA) one: reload the warm start
         model = type(model).from_pretrained(run_dir / "start", dtype=model.dtype)
 
     if exp.eval.before and "before" not in state:
@@ -156,8 +160,11 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         wandb_run.log({f"eval/{k}": v for k, v in state["before"].items()} | {"train/global_step": 0})
     resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     preemption = PreemptionCallback()
+    base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
+    model = prepare(model, exp.model.lora, base, args.gradient_checkpointing)
     trainer = make_trainer_class()(
         model=model,
+        peft_config=peft_config(exp.model.lora, model),
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=to_dataset(train_rows),
@@ -177,14 +184,14 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
                 f"signal {preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
                 f"continue with: rlvr train --resume {run_dir}"
             )
-        trainer.save_model(str(run_dir / "final"))
+        final_model = save_final(trainer, run_dir / "final", exp.model.lora)  # the adapter, or merged with lora.merge
         if main:
             tokenizer.save_pretrained(run_dir / "final")
 
         after = None
         if exp.eval.after:
             after = evaluate(
-                trainer.model,
+                final_model,
                 tokenizer,
                 eval_rows,
                 exp.eval.max_new_tokens,

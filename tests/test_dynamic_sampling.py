@@ -95,4 +95,5 @@ def test_tiny_run_with_dynamic_sampling_refills_and_logs_the_dropped_share(tmp_p
     for m in lines:
         assert 0.0 < m["dynamic_sampling/dropped_share"] < 1.0
         assert 1.0 <= m["dynamic_sampling/extra_rounds"] <= 2.0  # bounded by max_rounds
-        assert 0.0 <= m["dynamic_sampling/filler_share"] < m["dynamic_sampling/dropped_share"]  # refill helped
+        assert 0.0 <= m["dynamic_sampling/filler_share"] <= m["dynamic_sampling/dropped_share"]
+    assert any(m["dynamic_sampling/filler_share"] < m["dynamic_sampling/dropped_share"] for m in lines)  # refilled

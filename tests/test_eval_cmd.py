@@ -137,6 +137,32 @@ def test_existing_output_is_kept(capsys, tmp_path):
     assert (out / "precious.txt").read_text() == "keep"
 
 
+def test_local_jsonl_with_levels_and_subjects(tmp_path, capsys):
+    data = tmp_path / "mini.jsonl"
+    rows = [
+        {"problem": "What is 1 + 1?", "answer": "2", "level": "Level 1", "subject": "Algebra"},
+        {"problem": "What is 2 + 2?", "answer": "4", "level": "Level 2", "subject": "Algebra"},
+        {"problem": "What is 3 + 3?", "answer": "\\frac{12}{2}", "level": "Level 2", "subject": "Geometry"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["eval", "builtin:tiny-qwen2", "--data", str(data), "--max-new-tokens", "4", "--output", str(out)]
+    assert main([*argv, "--wandb-mode", "offline"]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["template"] == "chat" and "boxed" in metrics["system_prompt"]  # a chat model's defaults
+    point = metrics["points"][0]
+    assert point["by"]["level"]["Level 2"]["n_problems"] == 2 and set(point["by"]["subject"]) == {
+        "Algebra",
+        "Geometry",
+    }
+    assert point["by"]["data_source"]["mini.jsonl"]["n_problems"] == 3
+    samples = read_jsonl(out / "tiny-qwen2" / "samples.jsonl")
+    assert [s["prompt"][-1]["content"] for s in samples] == [r["problem"] for r in rows]
+    assert [s["level"] for s in samples] == ["Level 1", "Level 2", "Level 2"]
+    assert list((out / "wandb").glob("offline-run-*")), "wandb offline run missing"
+    assert "by level" in capsys.readouterr().out  # breakdown tables printed
+
+
 # ------------------------------------------------------------------------------------------------ a real run
 
 
@@ -153,10 +179,11 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_all_checkpoints_curve_matches_the_run_summary(run_dir, tmp_path):
+def test_all_checkpoints_curve_matches_the_run_summary(run_dir, tmp_path, capsys):
     out = tmp_path / "curve"
-    result = rlvr("eval", str(run_dir), "--all-checkpoints", "--output", str(out), "--wandb-mode", "offline")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    code = main(["eval", str(run_dir), "--all-checkpoints", "--output", str(out), "--wandb-mode", "offline"])
+    stdout, stderr = capsys.readouterr()
+    assert code == 0, stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert [(p["label"], p["step"]) for p in metrics["points"]] == [
@@ -174,7 +201,7 @@ def test_all_checkpoints_curve_matches_the_run_summary(run_dir, tmp_path):
     start, final = read_jsonl(out / "start" / "samples.jsonl"), read_jsonl(out / "checkpoint-2" / "samples.jsonl")
     assert [s["completion"] for s in start] == [s["completion"] for s in before]
     assert [s["completion"] for s in final] == [s["completion"] for s in after]
-    assert "pass@1" in result.stdout and "checkpoint-2" in result.stdout
+    assert "pass@1" in stdout and "checkpoint-2" in stdout  # the curve's table
     assert list((out / "wandb").glob("offline-run-*")), "wandb offline run missing"
 
 
