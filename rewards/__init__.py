@@ -1,0 +1,17 @@
+"""Verifiable rewards for GRPO: one registry of names, a shared math grader, and a killable worker pool.
+
+>>> import rewards
+>>> fn = rewards.build("math_accuracy", timeout=1.0)
+>>> fn(["<think>7+9=16</think><answer>16</answer>"], answer=["16"])
+[1.0]
+>>> fn.pop_metrics()["none"]
+0
+
+``import rewards`` is cheap: sympy and math-verify load only when an answer needs them (and in the worker pool).
+"""
+
+from rewards import accuracy, countdown, language, layout, length  # noqa: F401  (each registers its rewards)
+from rewards.pool import shutdown
+from rewards.registry import build, describe, names, params
+
+__all__ = ["build", "describe", "names", "params", "shutdown"]

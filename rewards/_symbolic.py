@@ -1,0 +1,39 @@
+"""The sympy half of the grader: math-verify ``parse`` and ``verify`` on already extracted, normalised answers.
+
+Imported lazily (it pulls in sympy, ~0.3 s) and preloaded by the worker pool. math-verify's own timeouts use
+``signal.alarm``, which refuses to run off the main thread and cannot interrupt C code (``9^{9^{9}}``), so they are
+off here: time is bounded by the pool killing the worker, and ``normalize.explosive`` refuses the known bombs first.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from latex2sympy2_extended import NormalizationConfig
+from math_verify import LatexExtractionConfig, parse, verify
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)  # silence "Timeout is disabled" (we bound time ourselves)
+
+_LATEX = LatexExtractionConfig(
+    try_extract_without_anchor=True,
+    boxed_match_priority=0,
+    normalization_config=NormalizationConfig(
+        basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
+    ),
+)
+
+
+@lru_cache(maxsize=8192)
+def parse_answer(text: str) -> tuple:
+    """math-verify's parse of one answer as LaTeX math; ``()`` when nothing parses.
+
+    LaTeX only (an ANTLR grammar): math-verify's plain-expression extraction goes through sympy's ``parse_expr``,
+    which calls ``eval``, so it is never used on model text.
+    """
+    return tuple(parse(f"${text}$", extraction_config=[_LATEX], parsing_timeout=None))
+
+
+def verify_parsed(gold: tuple, answer: tuple) -> bool:
+    """math-verify's verify, strict: variables matter, sets are not tuples, relations are not sets."""
+    return bool(verify(list(gold), list(answer), strict=True, timeout_seconds=None))

@@ -1,0 +1,305 @@
+r"""A labelled table for the math grader: (completion, gold, expected), written by hand.
+
+``expected`` is True (the answer is right), False (wrong, or no single final answer) or None (the gold cannot be
+parsed, so the item is unverifiable). Kinds: ``equivalent`` (right answers in other spellings), ``near_miss``
+(wrong answers that look right), ``extraction`` (where the answer is, or is not), ``hacking`` (attempts to score
+without answering), ``unverifiable`` (bad golds).
+
+Shared by ``tests/rewards/test_grader_table.py`` and ``experiments/bench/grader_agreement.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Case(NamedTuple):
+    completion: str
+    gold: str
+    expected: bool | None
+    kind: str
+
+
+def tagged(answer: str, thought: str = "Let me work it out step by step.") -> str:
+    """An R1-layout completion with ``answer`` in the answer tag."""
+    return f"<think>{thought}</think>\n<answer>{answer}</answer>"
+
+
+def boxed(answer: str) -> str:
+    """A completion that closes its thinking, then boxes the answer."""
+    return f"<think>Working.</think>\nSo the final answer is $\\boxed{{{answer}}}$."
+
+
+def plain_boxed(answer: str) -> str:
+    """No think tags at all, a boxed answer (a chat model's usual output)."""
+    return f"We compute carefully. Therefore, the answer is $\\boxed{{{answer}}}$."
+
+
+EQUIVALENT = [
+    (tagged("936", "7+9=16 4+8+1=13 3+5+1=9"), "936"),
+    (tagged("0.5"), r"\frac{1}{2}"),
+    (boxed(r"\frac{1}{2}"), "0.5"),
+    (boxed(r"\frac{3}{4}"), r"\dfrac{3}{4}"),
+    (tagged("3/4"), r"\frac{3}{4}"),
+    (boxed(r"\sqrt{8}"), r"2\sqrt{2}"),
+    (tagged(r"\sqrt{8}"), r"2\sqrt{2}"),
+    (boxed(r"\frac{1}{\sqrt{3}}"), r"\frac{\sqrt{3}}{3}"),
+    (boxed(r"2 \pi"), r"2\pi"),
+    (tagged(r"\frac{\pi}{2}"), r"\pi/2"),
+    (tagged("1,000"), "1000"),
+    (boxed("1{,}000{,}000"), "1000000"),
+    (tagged(r"10 \text{ cm}"), "10"),
+    (boxed("15"), r"15\mbox{ cm}^2"),
+    (tagged("90"), r"90^\circ"),
+    (boxed(r"90^{\circ}"), "90"),
+    (tagged("75\u00b0"), r"75^\circ"),
+    (tagged("50"), r"50\%"),
+    (boxed(r"50\%"), "50"),
+    (tagged("18.90"), r"\$18.90"),
+    (boxed(r"\$18.90"), "18.9"),
+    (tagged("C"), r"\text{(C)}"),
+    (tagged("(C)"), "C"),
+    (boxed(r"\textbf{(B)}"), "(B)"),
+    (tagged("(C) 42"), "C"),
+    (boxed(r"\frac{5}{2}"), r"2\frac{1}{2}"),
+    (tagged("2.5"), r"2\frac{1}{2}"),
+    (tagged(r"3\frac{1}{2}"), r"\frac{7}{2}"),
+    (tagged("x = 5"), "5"),
+    (boxed("y=-3"), "-3"),
+    (boxed(r"\{2, 1\}"), r"\{1, 2\}"),
+    (tagged("1, -2"), "-2,1"),
+    (tagged(r"x = 1 \text{ or } x = -2"), "-2, 1"),
+    (boxed("(15, -29)"), "(15,-29)"),
+    (boxed(r"(3, \pi/2)"), r"\left( 3, \frac{\pi}{2} \right)"),
+    (boxed(r"(-\infty,2)\cup(3,\infty)"), r"(-\infty, 2) \cup (3, \infty)"),
+    (tagged("[1,5)"), "[1, 5)"),
+    (
+        boxed(r"\begin{bmatrix} -1 & 0 \\ 0 & -1 \end{bmatrix}"),
+        r"\begin{pmatrix} -1 & 0 \\ 0 & -1 \end{pmatrix}",
+    ),
+    (boxed(r"\begin{pmatrix}-18\\-49\\96\end{pmatrix}"), r"\begin{pmatrix} -18 \\ -49 \\ 96 \end{pmatrix}"),
+    (boxed("-1 + x - x^2 + x^3 - x^4 + x^5"), "x^5 - x^4 + x^3 - x^2 + x - 1"),
+    (tagged("9i+6"), "6+9i"),
+    (boxed("2i + 1"), "1+2i"),
+    (tagged("Evelyn"), r"\text{Evelyn}"),
+    (boxed(r"\text{odd}"), r"\text{odd}"),
+    (tagged("2516_8"), "2516_8"),
+    (boxed("2516"), "2516_8"),
+    (boxed(r"\dfrac{11}{36}"), r"\frac{11}{36}"),
+    (tagged("3.25"), r"\frac{13}{4}"),
+    (boxed("0.25"), r"\frac{1}{4}"),
+    (boxed(r"16\sqrt3"), r"16 \sqrt{3}"),
+    (tagged(r"2\sqrt{3}+1"), r"1+2\sqrt{3}"),
+    (tagged("12.0"), "12"),
+    (tagged(r"\boxed{12}"), "12"),
+    (tagged("0.33"), r"\dfrac{33}{100}"),
+    (boxed("6^2"), "36"),
+    (tagged("-0.5"), r"-\frac{1}{2}"),
+    (boxed(r"-\frac{1}{2}"), r"\frac{-1}{2}"),
+    (tagged("The answer is 3."), "3"),
+    ("Natalia sold 48/2 = 24 clips in May.\nAltogether she sold 48+24 = 72 clips.\n#### 72", "72"),
+    ("She earns 12 * 90 = 1,080 dollars.\n#### 1,080", "1080"),
+    (boxed(r"\frac{\sqrt{2}}{2}"), r"\sqrt{2}/2"),
+    (tagged("e^2"), "e^{2}"),
+    (boxed(r"\infty"), r"\infty"),
+    (tagged("3+2x"), "2x+3"),
+    (tagged("y = 3 + 2x"), "y = 2x + 3"),
+    (tagged("1/3"), r"\frac{1}{3}"),
+    (tagged(r"10\%"), r"10\%"),
+    (tagged("5 apples"), "5"),
+    (plain_boxed("8"), "8"),
+    (tagged("\u22122"), "-2"),
+    (tagged("\u03c0"), r"\pi"),
+    (boxed(r"\sqrt{32}"), r"4\sqrt{2}"),
+    (boxed("5^{1/2}"), r"\sqrt{5}"),
+    (tagged(r"\{3, -1\}"), r"\{-1, 3\}"),
+    (tagged("3, 2, 1"), "1, 2, 3"),
+    (r"<think>ok</think> The answer is \boxed 5.", "5"),
+    (tagged(r"\boxed{\boxed{7}}"), "7"),
+    (r"<think>x</think> We get \boxed{5}. Double-checking: \boxed{5}", "5"),
+    (tagged(".1"), "0.1"),
+    (boxed("10^2"), "100"),
+    (tagged(r"0.25\pi"), r"\frac{\pi}{4}"),
+    (tagged("1.5 dollars"), r"\$1.50"),
+    (boxed(r"\sqrt{4}"), "2"),
+    (tagged(r"$\frac{1}{2}$"), r"\frac{1}{2}"),
+    (tagged(r"\(\frac{2}{3}\)"), r"\frac{2}{3}"),
+    (tagged("Sunday"), r"\text{Sunday}"),
+    (tagged("10cm"), "10"),
+    (boxed(r"\frac12"), r"\frac{1}{2}"),
+    (tagged("f(x) = 2x+1"), "2x+1"),
+    (tagged("(n+1)!"), "(n+1)!"),
+    (tagged("5.5"), r"\frac{11}{2}"),
+    (boxed(r"\sqrt{3}/3"), r"\frac{\sqrt{3}}{3}"),
+    (boxed(r"(2, 12)\cup(12, 102)"), r"(2,12) \cup (12,102)"),
+    (tagged("27,648"), "27648"),
+    (boxed(r"\text{6}"), "6"),
+    (tagged("17/21"), r"\frac{17}{21}"),
+    (boxed(r"(5, \infty)"), r"(5,\infty)"),
+    (boxed(r"\frac{2}{8}"), r"\frac{1}{4}"),
+    (boxed(r"\sqrt{18}"), r"3\sqrt{2}"),
+    (boxed(r"\sqrt{\frac{3}{2}}"), r"\frac{\sqrt{6}}{2}"),
+    (tagged("10.00"), "10"),
+    (tagged("-1.75"), r"-\frac{7}{4}"),
+    (boxed(r"\tfrac12"), r"\frac{1}{2}"),
+    (tagged(r"\text{4 inches}"), "4"),
+    (boxed(r"\mathrm{(A)}"), r"\text{(A)}"),
+    (tagged("42 dollars"), r"\$42"),
+    (tagged("30 degrees"), r"30^\circ"),
+    (boxed(r"\frac{5}{\sqrt{2}}"), r"\frac{5\sqrt{2}}{2}"),
+    (boxed("1024"), "2^{10}"),
+    (tagged("0.0"), "0"),
+    (tagged(r"25 \%"), r"25\%"),
+]
+
+NEAR_MISS = [
+    (tagged("0.333"), r"\frac{1}{3}"),
+    (boxed("3.14159"), r"\pi"),
+    (tagged("(2,1)"), "(1,2)"),
+    (boxed("(1,2]"), "[1,2)"),
+    (boxed("(1,2)"), r"\{1,2\}"),
+    (boxed(r"\{1, 2\}"), "(1, 2)"),
+    (boxed(r"\sqrt{2}"), r"2\sqrt{2}"),
+    (tagged("935", "7+9=16 4+8+1=13 3+5+1=9"), "936"),
+    (tagged("9360"), "936"),
+    (tagged(r"\frac{4}{3}"), r"\frac{3}{4}"),
+    (tagged("-2"), "-2, 1"),
+    (tagged("2, -1"), "-2, 1"),
+    (tagged("(D)"), "C"),
+    (tagged("x^2-1"), "x^2+1"),
+    (boxed("6-9i"), "6+9i"),
+    (tagged("Evenly"), r"\text{Evelyn}"),
+    (tagged("2y"), "2x"),
+    (tagged("-5"), "5"),
+    (tagged("0.51"), r"\frac{1}{2}"),
+    (tagged("12.5"), "12"),
+    (tagged("7.2"), "72"),
+    (boxed(r"\begin{pmatrix}2\\1\end{pmatrix}"), r"\begin{pmatrix}1\\2\end{pmatrix}"),
+    (boxed(r"(-\infty, 2]"), r"(-\infty, 2)"),
+    (tagged("3"), r"\sqrt{3}"),
+    (tagged("1+2"), "1+2i"),
+    (tagged("2.718"), "e"),
+    (boxed(r"\frac{11}{35}"), r"\frac{11}{36}"),
+    (tagged("1,2"), "1,2,3"),
+    (tagged("x = 3"), "2"),
+    (boxed(r"\{1,2,3\}"), r"\{1,2\}"),
+    (tagged("16^2"), "16"),
+    (tagged("100"), "10"),
+    (tagged(r"\frac{\pi}{3}"), r"\frac{\pi}{2}"),
+    (tagged("1358"), "2516_8"),
+    (tagged("2516_9"), "2516_8"),
+    (tagged("1 2"), "12"),
+    (tagged("5 x"), "5"),
+    (tagged(r"2\sqrt{3}-1"), r"1+2\sqrt{3}"),
+    (tagged("0.3"), r"\frac{1}{3}"),
+    (tagged("Monday"), r"\text{Sunday}"),
+    (tagged("1,0000"), "1000"),
+    (tagged("5.51"), r"\frac{11}{2}"),
+    (boxed(r"[5,\infty)"), r"(5,\infty)"),
+    (boxed(r"\frac{1}{8}"), r"\frac{1}{4}"),
+    (boxed(r"\sqrt{17}"), r"3\sqrt{2}"),
+    (tagged("27,649"), "27648"),
+    (boxed("1023"), "2^{10}"),
+    (tagged("x-1"), "x+1"),
+    (boxed("(2,102)"), r"(2,12) \cup (12,102)"),
+    (tagged("1.05"), "1.5"),
+    (tagged("B"), r"\text{(A)}"),
+    (tagged(r"\frac{7}{4}"), r"-\frac{7}{4}"),
+    (tagged("60"), r"30^\circ"),
+]
+
+EXTRACTION = [
+    (r"<think>So it is \boxed{5}.</think>", "5", False),
+    (r"<think>So it is \boxed{5}. Let me double check", "5", False),
+    ("<think>2+3=5</think><answer>5</answer>", "5", True),
+    (r"<think>a</think><answer>5</answer> and maybe \boxed{6}", "5", True),
+    (r"<think>a</think> First \boxed{5}, no wait, \boxed{6}.", "5", False),
+    ("<think>a</think><answer>5</answer><answer>6</answer>", "5", False),
+    ("<think>a</think><answer>5</answer><answer>5</answer>", "5", True),
+    ("James has 2 + 3 = 5 apples.\n#### 5", "5", True),
+    ("I think it is 5.", "5", False),
+    ("<think>2+3=5</think> The answer is 5.", "5", False),
+    (r"<think>a</think><answer>\(\frac{1}{2}\)</answer>", "0.5", True),
+    ("<think>a</think>\n<answer>\n  42  \n</answer>\n", "42", True),
+    (boxed(r"\{1,2\}"), r"\{1,2\}", True),
+    (r"<think>a</think> \fbox{7}", "7", True),
+    ("<think>a</think>x<think>b</think><answer>9</answer>", "9", True),
+    ("<think><answer>4</answer></think><answer>5</answer>", "5", True),
+    ("<think><answer>4</answer></think><answer>5</answer>", "4", False),
+    (r"<think>a</think> \boxed{}", "5", False),
+    ("<think>a</think><answer></answer>", "5", False),
+    ("<think>a</think><answer>5", "5", False),
+    (boxed(r"\frac{1}{2}"), r"\frac{1}{2}", True),
+    ("#### 5\n#### 6", "5", False),
+    (r"reasoning without an opening tag</think> \boxed{5}", "5", True),
+    (r"<think>a</think><think>b \boxed{5}", "5", False),
+    (r"<think>a</think><answer>Thus \boxed{5}.</answer>", "5", True),
+    (r"<think>a</think><answer>\boxed{5} or, written again, \boxed{5}</answer>", "5", True),
+    ("\n<think>\nx\n</think>\n\n<answer>\n5\n</answer>\n", "5", True),
+    (r"<think>\boxed{3}</think> \boxed{4}", "4", True),
+    (r"<think>\boxed{3}</think> \boxed{4}", "3", False),
+    ("", "5", False),
+]
+
+HACKING = [
+    (tagged("1, 2, 3, 4, 5, 6, 7, 8, 9, 10"), "5"),
+    (r"<think>a</think> \boxed{5} \boxed{6}", "5"),
+    ("<think>a</think><answer>5</answer><answer>6</answer>", "5"),
+    (tagged("5 or 6"), "5"),
+    (tagged(r"5 \text{ or } 6"), "5"),
+    (tagged("6 = 5"), "5"),
+    (tagged("x = 6 = 5"), "5"),
+    (tagged(r"\{4, 5, 6\}"), "5"),
+    (tagged("(A) or (C)"), "C"),
+    (tagged("A, B, C, D"), "C"),
+    (tagged("ABCD"), "C"),
+    (r"<think>\boxed{5}</think> I am not sure.", "5"),
+    ("<think>The answer is 5</think><answer>?</answer>", "5"),
+    (tagged("__import__('os').system('echo 5')"), "5"),
+    (tagged("eval('5')"), "5"),
+    (tagged(r"\boxed{5}\boxed{6}"), "5"),
+    (tagged(r"5 \pm 1"), "5"),
+    (tagged("[4, 6]"), "5"),
+    (tagged("x > 4"), "5"),
+    (tagged(r"\text{5 or 6}"), "5"),
+    (tagged("Evelyn or Evenly"), r"\text{Evelyn}"),
+    (tagged("9^{9^{9^{9}}}"), "5"),
+    (tagged("1000000!"), "5"),
+    (tagged(r"\infty"), "5"),
+    (tagged("x"), "5"),
+    (tagged("-5, 5"), "5"),
+    (tagged(r"\pm 5"), "5"),
+    (tagged("4 < x < 6"), "5"),
+    (tagged("5 and 6"), "5"),
+    (tagged("5 maybe 6"), "5"),
+    (tagged("5 apples 6"), "5"),
+    (tagged("C or D"), "C"),
+    ("<answer>5</answer>" * 3 + "<answer>6</answer>", "5"),
+    (tagged("{" * 2000 + "5" + "}" * 2000), "5"),
+    (tagged(r"\frac{" * 500 + "5"), "5"),
+    (tagged("5" * 5000), "5"),
+    (tagged("(C) and (D)"), "C"),
+    (tagged(r"\text{The answer is 5 or maybe 6}"), "5"),
+    (tagged("5, 6"), "5"),
+    (tagged("5\n6"), "5"),
+    ("<think>5</think>", "5"),
+    ("<think>a</think><answer>{}</answer>", "5"),
+    ("<think>a</think><answer>5</answer><think>on second thought", "5"),
+]
+
+UNVERIFIABLE = [
+    (tagged("5"), ""),
+    (tagged("5"), "   "),
+    (tagged(""), r"\text{}"),
+    (tagged("5"), "$$"),
+    (boxed("5"), r"\boxed{}"),
+    (tagged("1"), r"\boxed{1} \text{ and } \boxed{2}"),
+]
+
+CASES: list[Case] = (
+    [Case(c, g, True, "equivalent") for c, g in EQUIVALENT]
+    + [Case(c, g, False, "near_miss") for c, g in NEAR_MISS]
+    + [Case(c, g, e, "extraction") for c, g, e in EXTRACTION]
+    + [Case(c, g, False, "hacking") for c, g in HACKING]
+    + [Case(c, g, None, "unverifiable") for c, g in UNVERIFIABLE]
+)
