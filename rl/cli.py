@@ -50,6 +50,22 @@ def build_parser() -> Parser:
     ablate.add_argument("--emit", choices=["commands", "slurm"], help="write the commands or a slurm array instead")
     ablate.add_argument("--dry-run", action="store_true", help="list the runs and which are finished")
 
+    launch = sub.add_parser("launch", help="multi-GPU / multi-node training with accelerate and vLLM (GPU machines)")
+    launch.add_argument("config", help="experiment YAML")
+    launch.add_argument("--gpus", type=int, required=True, help="GPUs per node")
+    launch.add_argument("--nodes", type=int, default=1, help="nodes (more than 1 needs --emit slurm)")
+    launch.add_argument(
+        "--vllm",
+        choices=["colocate", "server"],
+        default="colocate",
+        help="vLLM inside each training process, or `trl vllm-serve` on GPUs of its own",
+    )
+    launch.add_argument("--strategy", help="accelerate config: ddp, zero2, zero3, fsdp2 or a .yaml path")
+    launch.add_argument("--emit", choices=["shell", "slurm"], help="write a bash or sbatch script instead of running")
+    launch.add_argument("--dry-run", action="store_true", help="print the script instead of running or writing it")
+    launch.add_argument("--output-dir", help="run directory (default: runs/<name>)")
+    launch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
     report = sub.add_parser("report", help="table (mean ± std over seeds) and plots of an ablation's runs")
     report.add_argument("target", help="ablation spec YAML or a directory of <variant>__s<seed> runs")
     report.add_argument("--out", help="output directory (default: <runs>/report)")
@@ -112,6 +128,22 @@ def cmd_ablate(args) -> int:
     return ablate(args.spec, jobs=args.jobs, emit=args.emit, dry_run=args.dry_run)
 
 
+def cmd_launch(args) -> int:
+    from rl.launch import launch
+
+    return launch(
+        args.config,
+        args.gpus,
+        args.nodes,
+        args.vllm,
+        args.strategy,
+        args.emit,
+        args.dry_run,
+        args.output_dir,
+        args.overrides,
+    )
+
+
 def cmd_report(args) -> int:
     from rl.report import report
 
@@ -130,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             "ablate": cmd_ablate,
             "report": cmd_report,
             "eval": cmd_eval,
+            "launch": cmd_launch,
         }
         return commands[args.command](args)
     except RlvrError as e:

@@ -87,7 +87,64 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     return draw(train_size), held_out
 
 
-BUILTIN_TASKS = {"arithmetic": arithmetic_task}
+COUNTDOWN_PROMPT = (
+    "Using the numbers {numbers}, create an equation that equals {target}. You can use basic arithmetic operations "
+    "(+, -, *, /) and each number can be used at most once. Show your work in <think> </think> tags and return the "
+    "final equation in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>."
+)
+
+
+def countdown_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
+    """TinyZero's Countdown: reach `target` from `numbers` with + - * /; targets come from a random expression."""
+    params = dict(cfg.params)
+    low, high = params.pop("min_numbers", 3), params.pop("max_numbers", 4)
+    largest = params.pop("max_value", 99)
+    if params:
+        raise RlvrError(
+            f"data.params: unknown parameter(s) {', '.join(params)} for builtin:countdown "
+            "(min_numbers, max_numbers, max_value)"
+        )
+    if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high <= 6):
+        raise RlvrError("data.params: countdown needs 2 <= min_numbers <= max_numbers <= 6")
+    rng = random.Random(cfg.seed)
+    seen: set[tuple] = set()
+
+    def one() -> dict | None:
+        numbers = [rng.randint(1, largest) for _ in range(rng.randint(low, high))]
+        value, expr = numbers[0], str(numbers[0])
+        for n in numbers[1:]:
+            op = rng.choice("+-*/")
+            if op == "/" and (n == 0 or value % n):
+                op = "+"
+            value = {"+": value + n, "-": value - n, "*": value * n, "/": value // n}[op]
+            expr = f"({expr} {op} {n})"
+        key = (tuple(sorted(numbers)), value)
+        if value <= 0 or value > 10_000 or key in seen:
+            return None
+        seen.add(key)
+        shuffled = rng.sample(numbers, len(numbers))
+        return {
+            "question": COUNTDOWN_PROMPT.format(numbers=shuffled, target=value),
+            "answer": str(value),
+            "numbers": shuffled,
+            "target": value,
+            "solution": f"<think>{expr} = {value}</think><answer>{expr}</answer>",
+            "data_source": "countdown",
+        }
+
+    def draw(n: int) -> list[dict]:
+        rows: list[dict] = []
+        while len(rows) < n:
+            row = one()
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    held_out = draw(cfg.eval_size if cfg.eval_size is not None else 256)
+    return draw(cfg.train_size if cfg.train_size is not None else 4096), held_out
+
+
+BUILTIN_TASKS = {"arithmetic": arithmetic_task, "countdown": countdown_task}
 
 
 # --------------------------------------------------------------------------------------------------- files and hub

@@ -39,13 +39,16 @@ class Preempted(RlvrError):
 
 
 class PreemptionCallback(TrainerCallback):
-    """On SIGTERM/SIGUSR1: save at the next step boundary and stop (all ranks agree on the step)."""
+    """On SIGTERM/SIGUSR1, or a `PREEMPT` file in the run directory (what the slurm scripts write when slurm warns
+    them, since signals do not reach every rank through the launchers): save at the next step boundary and stop,
+    all ranks at the same step."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
-    def __init__(self):
-        self.received: int | None = None
+    def __init__(self, run_dir: Path | None = None):
+        self.received: str | None = None
         self.previous = {}
+        self.flag_file = run_dir / "PREEMPT" if run_dir is not None else None
 
     def install(self) -> None:
         for sig in self.SIGNALS:
@@ -57,12 +60,14 @@ class PreemptionCallback(TrainerCallback):
         self.previous.clear()
 
     def _handle(self, signum, frame) -> None:
-        self.received = signum
+        self.received = signal.Signals(signum).name
 
     def _any_rank_received(self) -> bool:
         import torch
         import torch.distributed as dist
 
+        if self.received is None and self.flag_file is not None and self.flag_file.exists():
+            self.received = "PREEMPT file"
         flag = self.received is not None
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             tensor = torch.tensor([1.0 if flag else 0.0])
@@ -71,7 +76,7 @@ class PreemptionCallback(TrainerCallback):
             dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
             flag = bool(tensor.item() > 0)
             if flag and self.received is None:
-                self.received = signal.SIGTERM
+                self.received = "preemption on another rank"
         return flag
 
     def on_step_end(self, args, state, control, **kwargs):

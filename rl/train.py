@@ -76,6 +76,20 @@ def make_trainer_class():
     return RlvrGRPOTrainer
 
 
+def ranks_in_sync(trainer) -> bool | None:
+    """Do all data-parallel ranks hold bit-identical weights? (None: one process, or sharded weights.)"""
+    import torch
+
+    acc = trainer.accelerator
+    if acc.num_processes == 1 or acc.distributed_type.value not in ("MULTI_GPU", "MULTI_CPU"):
+        return None
+    params = [p.detach().double().reshape(-1) for p in acc.unwrap_model(trainer.model).parameters()]
+    flat = torch.cat(params)
+    digest = torch.stack([flat.sum(), flat.square().sum(), (flat * torch.arange(len(flat), dtype=flat.dtype)).sum()])
+    gathered = acc.gather(digest.to(acc.device).unsqueeze(0)).view(acc.num_processes, -1)
+    return bool((gathered == gathered[0]).all())
+
+
 def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -106,6 +120,9 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         for path in quarantine_partial_checkpoints(run_dir):
             console.print(f"[yellow]set aside a checkpoint cut off mid-save: {path}[/]")
     checkpoint = last_checkpoint(run_dir) if resume else None
+    if main:  # a previous preemption's markers
+        (run_dir / "PREEMPT").unlink(missing_ok=True)
+        (run_dir / "preempted.json").unlink(missing_ok=True)
 
     reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
     wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
@@ -159,7 +176,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     if wandb_run is not None and "before" in state:
         wandb_run.log({f"eval/{k}": v for k, v in state["before"].items()} | {"train/global_step": 0})
     resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
-    preemption = PreemptionCallback()
+    preemption = PreemptionCallback(run_dir)
     base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
     model = prepare(model, exp.model.lora, base, args.gradient_checkpointing)
     trainer = make_trainer_class()(
@@ -180,8 +197,10 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         preemption.uninstall()
         if preemption.received is not None:
+            if main:
+                (run_dir / "preempted.json").write_text(json.dumps({"step": trainer.state.global_step}))
             raise Preempted(
-                f"signal {preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
+                f"{preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
                 f"continue with: rlvr train --resume {run_dir}"
             )
         final_model = save_final(trainer, run_dir / "final", exp.model.lora)  # the adapter, or merged with lora.merge
@@ -201,6 +220,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
                 "eval after",
             )
         summary = make_summary(exp, run_dir, state, after, trainer.state.global_step, output, started)
+        summary.update(num_processes=trainer.accelerator.num_processes, ranks_in_sync=ranks_in_sync(trainer))
         if main:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if wandb_run is not None:

@@ -17,6 +17,7 @@ from rl.config import WarmupConfig
 from rl.data import render_prompt
 from rl.errors import RlvrError
 from rl.models import cache_dir
+from rl.tracking import is_main_process
 
 
 def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:
@@ -120,7 +121,7 @@ def warm_start(
         )
         return info
     info = train_warmup(model, tokenizer, rows, cfg, seed, max_new_tokens, timeout)
-    if cfg.cache:
+    if cfg.cache and is_main_process():  # every rank computes the same warm-up; one writes it
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         # tied embeddings share storage: safetensors wants each tensor once
