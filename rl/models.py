@@ -13,9 +13,11 @@ base model with the adapter on top; `model.lora.quantize` loads the base 4- or 8
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,10 +189,13 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    tmp.rename(out)
+    try:
+        tmp.rename(out)  # atomic: a model folder is either complete or absent
+    except OSError:  # another process (a second rank) built the identical model first
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -201,9 +206,20 @@ def resolve_builtin(name: str, seed: int) -> Path:
     version = TINY_FAMILIES[family].version
     out = cache_dir() / "models" / (f"{family}-s{seed}" if version == 1 else f"{family}-v{version}-s{seed}")
     if not (out / "config.json").is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        build_tiny(family, seed, out)
+        with main_process_first():  # under accelerate, rank 0 builds (other ranks' save_pretrained writes no weights)
+            if not (out / "config.json").is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                build_tiny(family, seed, out)
     return out
+
+
+def main_process_first():
+    """A context in which rank 0 of a multi-process launch runs first and the others wait (no-op otherwise)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        return PartialState().main_process_first()
+    return contextlib.nullcontext()
 
 
 def looks_like_path(name: str) -> bool:

@@ -86,7 +86,7 @@ def train_warmup(
             bar.update(task, completed=step, loss=loss.item())
             if step % cfg.check_every == 0 or step == cfg.max_steps:
                 completions = generate(model, tokenizer, [r["prompt"] for r in probe], max_new_tokens)
-                accuracy = score(completions, probe, timeout=timeout)[0]["accuracy"]
+                accuracy = score(completions, probe, timeout=timeout, tokenizer=tokenizer)[0]["accuracy"]
                 bar.update(task, acc=accuracy)
                 if accuracy >= cfg.target_accuracy:
                     break

@@ -52,9 +52,14 @@ def test_spec_expands_variants_times_seeds_with_wandb_tags(tmp_path):
     [
         ("name: a\nbase: {base}\nseeds: []\nvariants: {{v: {{}}}}\n", "'seeds' must be a non-empty list"),
         ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{}}\n", "'variants' must be a non-empty mapping"),
-        ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{modle: {{}}}}}}\n",
-         "variant 'v': unknown config key 'modle'"),
-        ("name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{rewards: [{{name: nope}}]}}}}\n", "unknown reward 'nope'"),
+        (
+            "name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{modle: {{}}}}}}\n",
+            "variant 'v': unknown config key 'modle'",
+        ),
+        (
+            "name: a\nbase: {base}\nseeds: [0]\nvariants: {{v: {{rewards: [{{name: nope}}]}}}}\n",
+            "unknown reward 'nope'",
+        ),
         ("name: a\nbase: {base}\nseeds: [0]\nvariant: {{}}\n", "unknown ablation key 'variant'"),
         ("name: a\nseeds: [0]\nvariants: {{v: {{}}}}\n", "missing 'base'"),
     ],
@@ -73,11 +78,27 @@ def test_spec_errors_through_the_cli_are_one_line(tmp_path):
 
 def fake_run(run_dir, accuracy, rewards, steps=20):
     run_dir.mkdir(parents=True)
-    (run_dir / "summary.json").write_text(json.dumps({"accuracy_before": 0.5, "accuracy_after": accuracy,
-                                                      "accuracy_delta": accuracy - 0.5, "format_rate_after": 1.0,
-                                                      "steps": steps, "n_eval": 256}))
-    lines = [{"step": i + 1, "reward": rewards[i], "rewards/math_accuracy/mean": rewards[i],
-              "completions/mean_length": 30.0} for i in range(steps)]
+    (run_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "accuracy_before": 0.5,
+                "accuracy_after": accuracy,
+                "accuracy_delta": accuracy - 0.5,
+                "format_rate_after": 1.0,
+                "steps": steps,
+                "n_eval": 256,
+            }
+        )
+    )
+    lines = [
+        {
+            "step": i + 1,
+            "reward": rewards[i],
+            "rewards/math_accuracy/mean": rewards[i],
+            "completions/mean_length": 30.0,
+        }
+        for i in range(steps)
+    ]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 

@@ -1,0 +1,115 @@
+"""LoRA and QLoRA for GRPO: fit a larger policy on fewer GPUs by training low-rank adapters on a frozen base.
+
+    model:
+      name_or_path: mistralai/Mistral-7B-Instruct-v0.3
+      lora: {r: 16, alpha: 32, dropout: 0.05, target_modules: [all-linear], merge: false, quantize: null}
+
+TRL's `GRPOTrainer` wraps the policy with peft (`peft_config=`); with `grpo.beta > 0` the reference model is the
+same base with the adapter switched off, so no second copy is held. Checkpoints hold the adapter only. `final/`
+holds the adapter (`adapter_config.json` + `adapter_model.safetensors`, a few MB, pointing at its base) or, with
+`merge: true`, a plain model with the adapter merged in; `rlvr eval` and `rl.models.load_model` read either.
+
+`quantize: 4bit` is QLoRA (Dettmers et al. 2023: nf4 base, double quantisation, bf16 compute) and `8bit` loads
+the base in int8; both need bitsandbytes and a CUDA GPU and cannot be merged on save (the base is quantised).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rl.config import LoraConfig
+from rl.errors import RlvrError
+
+QUANTIZE = ("4bit", "8bit")
+ALL_LINEAR = "all-linear"
+
+
+def check_lora(cfg: LoraConfig) -> None:
+    """Config-time checks of the `model.lora` section (no heavy imports)."""
+    if cfg.r < 1:
+        raise RlvrError(f"model.lora.r must be a positive integer, got {cfg.r}")
+    if cfg.alpha <= 0:
+        raise RlvrError(f"model.lora.alpha must be above 0, got {cfg.alpha}")
+    if not 0 <= cfg.dropout < 1:
+        raise RlvrError(f"model.lora.dropout must be in [0, 1), got {cfg.dropout}")
+    if not cfg.target_modules or not all(isinstance(t, str) and t for t in cfg.target_modules):
+        raise RlvrError(f"model.lora.target_modules must be a non-empty list of names, got {cfg.target_modules}")
+    if ALL_LINEAR in cfg.target_modules and len(cfg.target_modules) > 1:
+        raise RlvrError("model.lora.target_modules: 'all-linear' stands alone (it already takes every linear layer)")
+    if cfg.quantize is not None and cfg.quantize not in QUANTIZE:
+        raise RlvrError(f"model.lora.quantize must be one of {', '.join(QUANTIZE)} or null, got {cfg.quantize!r}")
+    if cfg.quantize and cfg.merge:
+        raise RlvrError(
+            "model.lora.merge cannot merge into a quantised base; save the adapter (merge: false) and merge it "
+            "into the full-precision base afterwards"
+        )
+
+
+def linear_names(model) -> list[str]:
+    """Distinct last name parts of the model's linear layers (what `target_modules` may name)."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, (torch.nn.Linear, Conv1D))}
+    return sorted(names)
+
+
+def peft_config(cfg: LoraConfig | None, model):
+    """The peft LoraConfig for the trainer (None without `model.lora`); target modules must match some layer."""
+    if cfg is None:
+        return None
+    try:
+        import peft
+    except ImportError:
+        raise RlvrError("model.lora needs peft (pip install peft)") from None
+    if cfg.target_modules == [ALL_LINEAR]:
+        targets: str | list[str] = ALL_LINEAR
+    else:
+        targets = list(cfg.target_modules)
+        names = [name for name, _ in model.named_modules()]
+        missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+        if missing:
+            raise RlvrError(
+                f"model.lora.target_modules: {', '.join(missing)} match no module of this model "
+                f"(its linear layers: {', '.join(linear_names(model))})"
+            )
+    return peft.LoraConfig(
+        task_type="CAUSAL_LM",
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=targets,
+        bias="none",
+    )
+
+
+def prepare(model, cfg: LoraConfig | None, base: str, gradient_checkpointing: bool):
+    """Ready a loaded policy for adapters: saved adapters name `base` as their base (the warm start, if any);
+    a quantised base gets peft's k-bit preparation (norms in fp32, input gradients for checkpointing)."""
+    if cfg is None:
+        return model
+    model.name_or_path = str(base)  # peft writes it into adapter_config.json as base_model_name_or_path
+    if cfg.quantize:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    return model
+
+
+def save_final(trainer, out: Path, cfg: LoraConfig | None):
+    """Save the trained policy to `out` and return the model to evaluate (the one saved).
+
+    Full fine-tuning and adapters: `trainer.save_model` (adapter-only for a peft model). `merge: true`: the adapter
+    is merged into the base weights in place and the plain model saved (not under DeepSpeed ZeRO-3, whose sharded
+    weights cannot be merged here: save the adapter and merge afterwards).
+    """
+    if cfg is None or not cfg.merge:
+        trainer.save_model(str(out))
+        return trainer.model
+    if trainer.is_deepspeed_enabled and trainer.accelerator.state.deepspeed_plugin.zero_stage == 3:
+        raise RlvrError("model.lora.merge is not supported under DeepSpeed ZeRO-3; set merge: false")
+    merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        merged.save_pretrained(out)
+    trainer.accelerator.wait_for_everyone()
+    return merged
