@@ -157,7 +157,7 @@ def plot_curves(groups: dict[str, list[dict]], metric: str, out: Path, title: st
         ax.fill_between(steps, low, high, color=colour, alpha=0.2)
     ax.set_title(title)
     ax.set_xlabel("GRPO step")
-    ax.set_ylabel(f"{metric} (moving average over {window} steps; band: ±1 std over seeds)")
+    ax.set_ylabel(f"{metric}\n(moving average over {window} steps)")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -211,7 +211,12 @@ def report(target: str, out_dir: str | None = None) -> Path:
     out = Path(out_dir) if out_dir else (runs[0][2].parent / "report")
     out.mkdir(parents=True, exist_ok=True)
     missing = len(runs) - sum(len(v) for v in groups.values())
-    plot_curves(groups, CURVE_METRIC, out / "curves.png", f"{name}: training accuracy reward per step")
+    plot_curves(
+        groups,
+        CURVE_METRIC,
+        out / "curves.png",
+        f"{name}: training accuracy reward per step (mean over seeds, band ±1 std)",
+    )
     plot_final(groups, "accuracy_after", out / "accuracy.png", f"{name}: held-out accuracy after GRPO")
     text = (
         f"# Ablation report: {name}\n\n"
