@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import rlvr
+from tests.conftest import REPO, rlvr
 
 TINY = [
     "--set",
@@ -90,3 +90,38 @@ def test_resume_continues_from_the_newest_checkpoint(run_dir):
     assert [m["step"] for m in read_metrics(run_dir)] == [1, 2, 3]
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 3
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) >= 1
+
+
+def test_one_grpo_step_with_three_weighted_rewards_from_yaml(tmp_path):
+    config = tmp_path / "three.yaml"
+    config.write_text(
+        (REPO / "configs" / "tiny-arith.yaml")
+        .read_text()
+        .replace(
+            "  - {name: think_format, weight: 0.1}\n",
+            "  - {name: think_format, weight: 0.1}\n"
+            "  - {name: overlong_penalty, weight: 0.5, params: {max_length: 40, buffer: 8}}\n",
+        )
+    )
+    out = tmp_path / "run"
+    overrides = [
+        "data.train_size=64",
+        "data.eval_size=8",
+        "warmup.enabled=false",
+        "eval.before=false",
+        "eval.after=false",
+        "grpo.max_steps=1",
+        "grpo.per_device_train_batch_size=16",
+        "grpo.num_generations=4",
+        "logging.wandb_mode=disabled",
+        "grpo.save_steps=100",
+    ]
+    result = rlvr("train", str(config), *[x for o in overrides for x in ("--set", o)], "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (step,) = read_metrics(out)
+    names = ("math_accuracy", "think_format", "overlong_penalty")
+    for name in names:
+        assert f"rewards/{name}/mean" in step and f"rewards/{name}/seconds" in step
+    # the logged total reward is the weighted sum of the per-reward means (TRL applies reward_weights)
+    weighted = sum(w * step[f"rewards/{n}/mean"] for n, w in zip(names, (1.0, 0.1, 0.5), strict=True))
+    assert step["reward"] == pytest.approx(weighted, abs=1e-5)
