@@ -178,12 +178,18 @@ def _free_vllm() -> None:
 
 
 def grade_samples(
-    completions: Sequence[Any], prompts: Sequence[Any], golds: Sequence[Any], timeout: float = 1.0, tokenizer=None
+    completions: Sequence[Any],
+    prompts: Sequence[Any],
+    golds: Sequence[Any],
+    timeout: float = 1.0,
+    tokenizer=None,
+    rows: Sequence[dict] | None = None,
 ) -> tuple[list[str | None], list[bool | None], list[float | None]]:
     """(extracted answers, correctness, think_format scores), graded exactly as the `math_accuracy` reward grades.
 
     With `tokenizer`, chat prompts are rendered first (as for the rewards in training), so a template that prefills
-    `<think>` is seen (`rl.templates`).
+    `<think>` is seen (`rl.templates`). Rows of a Countdown task (`numbers` and `target` columns) are graded by the
+    `countdown` reward instead: the equation must use the given numbers, not merely evaluate to the target.
     """
     import rewards
     from rewards.math import extract_answer
@@ -194,7 +200,13 @@ def grade_samples(
     if tokenizer is not None:
         prompts = render_prompts(list(prompts), tokenizer)
     texts = completions_text(list(completions), list(prompts))
-    correct = grade_batch(texts, list(golds), timeout=timeout).results
+    if rows and all("numbers" in r and "target" in r for r in rows):
+        scores = rewards.build("countdown")(
+            texts, numbers=[r["numbers"] for r in rows], target=[r["target"] for r in rows]
+        )
+        correct = [None if x is None else x == 1.0 for x in scores]
+    else:
+        correct = grade_batch(texts, list(golds), timeout=timeout).results
     formats = rewards.build("think_format")(list(completions), prompts=list(prompts))
     return [extract_answer(t) for t in texts], correct, formats
 
@@ -253,6 +265,7 @@ def score_samples(
         [r["answer"] for r, _, _ in flat],
         timeout,
         tokenizer,
+        [r for r, _, _ in flat],
     )
     majority = majority_indices([extracted[i * n : (i + 1) * n] for i in range(len(rows))], timeout)
     ks = k_values(n)
@@ -288,7 +301,7 @@ def score_samples(
 def score(completions: list[str], rows: list[dict], timeout: float = 1.0, tokenizer=None) -> tuple[dict, list[dict]]:
     """Grade one completion per row against its gold answer; return (metrics, per-sample records)."""
     extracted, correct, fmt = grade_samples(
-        completions, [r["prompt"] for r in rows], [r["answer"] for r in rows], timeout, tokenizer
+        completions, [r["prompt"] for r in rows], [r["answer"] for r in rows], timeout, tokenizer, rows
     )
     samples = []
     for row, completion, answer, ok, f in zip(rows, completions, extracted, correct, fmt, strict=True):

@@ -101,3 +101,17 @@ def test_missing_answer_column_lists_columns(tmp_path):
 def test_missing_file():
     with pytest.raises(RlvrError, match="no such file"):
         load_data(DataConfig(source="nope/missing.jsonl"))
+
+
+def test_countdown_task_rows_are_solvable_and_evaluation_grades_them_with_the_countdown_reward():
+    from rl.evaluate import score
+
+    train, held_out = load_data(DataConfig(source="builtin:countdown", train_size=64, eval_size=16))
+    assert not {r["question"] for r in train} & {r["question"] for r in held_out}
+    rows = held_out[:3]
+    right = rows[0]["solution"]  # the generating expression: uses the numbers, reaches the target
+    only_value = f"<think>x</think><answer>{rows[1]['target']}</answer>"  # the target's value, no equation
+    wrong = "<think>x</think><answer>1 + 1</answer>"
+    metrics, samples = score([right, only_value, wrong], rows)
+    assert [s["correct"] for s in samples] == [True, False, False]
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
