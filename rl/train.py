@@ -5,7 +5,7 @@ configs state them all, since TRL's defaults move between releases). rlvr adds o
 run directory, `metrics.jsonl`, per-reward counters (None / timeouts / errors / seconds), step times, wandb, and a
 held-out evaluation before and after training graded by the reward's own grader.
 
-    rlvr train                                   # the embedded tiny-arith demo (CPU, ~5 minutes)
+    rlvr train                                   # the embedded tiny-arith demo (CPU, ~80 s)
     rlvr train configs/gsm8k-1gpu.yaml --set grpo.learning_rate=1e-6
     accelerate launch --config_file configs/accelerate/zero2.yaml -m rl train configs/x.yaml   # N GPUs
 """
