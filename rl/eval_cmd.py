@@ -139,18 +139,10 @@ def find_run(path: Path) -> tuple[Path, str] | None:
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (the Trainer writes trainer_state.json last), by step."""
-    folder = run_dir / "checkpoints"
-    found = (
-        [
-            (int(p.name.split("-")[1]), p)
-            for p in folder.glob("checkpoint-*")
-            if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file() and is_model_dir(p)
-        ]
-        if folder.is_dir()
-        else []
-    )
-    return sorted(found)
+    """Complete checkpoints that hold a model or an adapter, by step."""
+    from rl.tracking import complete_checkpoints
+
+    return [(step, p) for step, p in complete_checkpoints(run_dir) if is_model_dir(p)]
 
 
 def final_step(run_dir: Path) -> int:

@@ -153,10 +153,12 @@ class GuardedReward:
 
 def quarantine_partial_checkpoints(run_dir: Path) -> list[Path]:
     """Move checkpoint folders that lack trainer_state.json (killed mid-save) out of the Trainer's sight."""
+    from rl.tracking import is_complete_checkpoint
+
     folder = run_dir / "checkpoints"
     moved = []
     for path in sorted(folder.glob("checkpoint-*")) if folder.is_dir() else []:
-        if path.is_dir() and not (path / "trainer_state.json").is_file():
+        if path.is_dir() and not is_complete_checkpoint(path):
             target = path.with_name(f"incomplete-{path.name}")
             n = 1
             while target.exists():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import time
@@ -55,17 +56,26 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint (trainer_state.json written last by the Trainer marks completeness)."""
+def is_complete_checkpoint(path: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint folder without it was cut off mid-save."""
+    return (path / "trainer_state.json").is_file()
+
+
+def complete_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every complete `checkpoints/checkpoint-N` of a run, oldest first."""
     folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    done = [
-        p
-        for p in folder.glob("checkpoint-*")
-        if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+    found = [
+        (int(match.group(1)), p)
+        for p in (folder.glob("checkpoint-*") if folder.is_dir() else [])
+        if (match := re.fullmatch(r"checkpoint-(\d+)", p.name)) and is_complete_checkpoint(p)
     ]
-    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    return sorted(found)
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint."""
+    done = complete_checkpoints(run_dir)
+    return done[-1][1] if done else None
 
 
 def _clean(value: Any) -> Any:
