@@ -46,7 +46,11 @@ class ModelConfig:
     """`builtin:tiny-{qwen2,llama,mistral,falcon,deepseek}` (built offline), a hub name, a local directory, or a
     LoRA adapter directory (loaded on its base)."""
     dtype: str = "float32"
-    """float32 | bfloat16 | float16 | auto."""
+    """float32 | bfloat16 | float16 | auto: the dtype the weights load in. The optimizer still steps fp32 weights
+    (rl/precision.py): rlvr upcasts the trainable ones on one device or DDP; DeepSpeed and FSDP2 keep fp32 masters."""
+    pure_bf16: bool = False
+    """Train the parameters in bf16 with no fp32 masters (one device or DDP, dtype bfloat16): less memory, but AdamW
+    updates below 2^-9 of a weight round away, so at lr 1e-6 most weights never move."""
     revision: str | None = None
     gguf_file: str | None = None
     """Load a GGUF checkpoint (dequantised by transformers) from `name_or_path`."""
@@ -352,6 +356,9 @@ def validate(exp: Experiment) -> None:
             also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
             raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
     validate_grpo_keys(exp.grpo)
+    from rl.precision import check_trl_casts
+
+    check_trl_casts(exp.grpo, exp.model)
     if exp.model.lora is not None:
         from rl.lora import check_lora
 

@@ -387,6 +387,7 @@ def generate_for(target: Target, cfg, tokenizer, prompts: list, settings: dict, 
                 prompts,
                 batch_size=settings["batch_size"],
                 progress=lambda done: bar.update(task, completed=done),
+                seed=seed,
                 **gen,
             )
     finally:

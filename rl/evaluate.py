@@ -11,10 +11,12 @@ per prompt; needs vLLM and a CUDA GPU). Greedy (temperature 0) by default.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,59 @@ LABEL_KEYS = ("data_source", "level", "subject")
 """Row columns the metrics are also broken down by, when rows carry them."""
 
 # --------------------------------------------------------------------------------------------------- generation
+#
+# One sampling definition for both backends. Every parameter is passed explicitly: transformers 5 fills each
+# generation field left unset (None) from the model's own `generation_config` (`GenerationMixin.
+# _prepare_generation_config`), so a checkpoint's repetition penalty or top-k (Qwen2.5-Instruct ships both) would
+# otherwise change what is evaluated; on top of that the model's config is swapped for a neutral one while generating.
+# Sampling is seeded per problem and per sample (`sample_seed`), as vLLM seeds each request: a problem's samples do
+# not depend on the batch or the rank it lands in, so sharded and single-process evaluation agree.
+
+
+def sample_seed(seed: int, index: int, j: int = 0) -> int:
+    """The seed of sample `j` of problem `index` (global index in the evaluated rows)."""
+    return (seed * 1_000_003 + index * 1_009 + j) % (2**63 - 1)
+
+
+class SeededSampling:
+    """A logits processor that samples each row with its own generator (temperature, then top-p), as one vLLM
+    request with its own seed does, and returns scores that make greedy decoding pick the sampled token."""
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float, device):
+        import torch
+
+        self.temperature, self.top_p = temperature, top_p
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        logits = scores.float() / self.temperature
+        if self.top_p < 1.0:
+            ordered, order = logits.sort(dim=-1, descending=True)
+            probs = ordered.softmax(-1)
+            outside = probs.cumsum(-1) - probs > self.top_p  # keep the smallest prefix whose mass reaches top_p
+            logits = logits.scatter(1, order, ordered.masked_fill(outside, float("-inf")))
+        probs = logits.softmax(-1)
+        chosen = torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, chosen.unsqueeze(1), 0.0)
+
+
+@contextlib.contextmanager
+def neutral_generation_config(model):
+    """Swap the model's `generation_config` for one with no sampling or penalty defaults while generating."""
+    from transformers import GenerationConfig
+
+    holder = model.get_base_model() if hasattr(model, "get_base_model") else model
+    original = holder.generation_config
+    holder.generation_config = GenerationConfig(
+        eos_token_id=original.eos_token_id, pad_token_id=original.pad_token_id, bos_token_id=original.bos_token_id
+    )
+    try:
+        yield
+    finally:
+        holder.generation_config = original
 
 
 def sample(
@@ -37,50 +92,67 @@ def sample(
     temperature: float = 0.0,
     top_p: float = 1.0,
     progress: Callable[[int], None] | None = None,
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
+    synced_gpus: bool = False,
 ) -> tuple[list[list[str]], list[list[int]]]:
     """`n` completions per prompt with transformers; returns (texts, token lengths), each one list per prompt.
 
     `batch_size` counts sequences: each batch holds `batch_size // n` prompts (at least one). Temperature 0 means
     greedy decoding (then `n` must be 1). A completion's length counts its tokens up to and including the end token.
+    Sample j of prompt i is drawn with `sample_seed(seed, indices[i], j)` (`indices`: the prompts' global indices,
+    default 0..len-1). `synced_gpus`: every rank runs the same number of forward passes (sharded ZeRO-3 / FSDP
+    weights, whose forward is a collective).
     """
     import torch
+    from transformers import GenerationConfig, LogitsProcessorList
 
     if temperature <= 0 and n > 1:
         raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
+    indices = list(range(len(prompts))) if indices is None else list(indices)
     texts = [render_prompt(p, tokenizer) for p in prompts]
     tokenizer.padding_side = "left"
-    stop = torch.tensor(sorted(end_token_ids(model, tokenizer)), dtype=torch.long)
+    ends = sorted(end_token_ids(model, tokenizer))
+    stop = torch.tensor(ends, dtype=torch.long)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,  # sampling, when asked for, is SeededSampling's: greedy over its one-hot scores
+        num_beams=1,
+        num_return_sequences=n,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        min_new_tokens=0,
+        eos_token_id=ends,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     per_batch = max(1, batch_size // n)
     was_training = model.training
     model.eval()
     out_texts: list[list[str]] = []
     out_lengths: list[list[int]] = []
-    sampling = temperature > 0
     try:
-        for start in range(0, len(texts), per_batch):
-            batch = tokenizer(
-                texts[start : start + per_batch], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(model.device)
-            with torch.inference_mode():
-                ids = model.generate(
-                    **batch,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=sampling,
-                    temperature=temperature if sampling else None,
-                    top_p=top_p if sampling else None,
-                    top_k=None,
-                    num_return_sequences=n,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-            new = ids[:, batch["input_ids"].shape[1] :].cpu()
-            decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
-            ended = torch.isin(new, stop)
-            lengths = torch.where(ended.any(1), ended.int().argmax(1) + 1, new.shape[1]).tolist()
-            for i in range(0, len(decoded), n):
-                out_texts.append(decoded[i : i + n])
-                out_lengths.append(lengths[i : i + n])
-            if progress is not None:
-                progress(len(out_texts))
+        with neutral_generation_config(model):
+            for start in range(0, len(texts), per_batch):
+                batch = tokenizer(
+                    texts[start : start + per_batch], return_tensors="pt", padding=True, add_special_tokens=False
+                ).to(model.device)
+                processors = LogitsProcessorList()
+                if temperature > 0:
+                    seeds = [sample_seed(seed, i, j) for i in indices[start : start + per_batch] for j in range(n)]
+                    processors.append(SeededSampling(seeds, temperature, top_p, model.device))
+                with torch.inference_mode():
+                    ids = model.generate(
+                        **batch, generation_config=config, logits_processor=processors, synced_gpus=synced_gpus
+                    )
+                new = ids[:, batch["input_ids"].shape[1] :].cpu()
+                decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
+                ended = torch.isin(new, stop)
+                lengths = torch.where(ended.any(1), ended.int().argmax(1) + 1, new.shape[1]).tolist()
+                for i in range(0, len(decoded), n):
+                    out_texts.append(decoded[i : i + n])
+                    out_lengths.append(lengths[i : i + n])
+                if progress is not None:
+                    progress(len(out_texts))
     finally:
         model.train(was_training)
     return out_texts, out_lengths
@@ -115,6 +187,52 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def vllm_sampling(n: int, max_new_tokens: int, temperature: float, top_p: float, seed: int) -> dict[str, Any]:
+    """`vllm.SamplingParams` keyword arguments of one request: the definition `sample` uses, every field explicit."""
+    if temperature <= 0 and n > 1:
+        raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
+    return dict(
+        n=n,
+        temperature=max(temperature, 0.0),
+        top_p=top_p if temperature > 0 else 1.0,
+        top_k=0,  # 0 (or -1): no top-k
+        min_p=0.0,
+        repetition_penalty=1.0,
+        presence_penalty=0.0,
+        frequency_penalty=0.0,
+        max_tokens=max_new_tokens,
+        seed=seed,
+        skip_special_tokens=True,
+    )
+
+
+def vllm_generate(
+    llm,
+    tokenizer,
+    prompts: list[Any],
+    n: int = 1,
+    max_new_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
+) -> tuple[list[list[str]], list[list[int]]]:
+    """`n` completions per prompt from a vLLM `LLM` (rlvr's own, or TRL's colocated engine): one request per prompt,
+    seeded with `sample_seed(seed, index)`. Prompts are rendered and tokenised exactly as for transformers and passed
+    as token ids, so vLLM adds no special tokens of its own."""
+    from vllm import SamplingParams
+
+    indices = list(range(len(prompts))) if indices is None else list(indices)
+    ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in prompts]
+    params = [
+        SamplingParams(**vllm_sampling(n, max_new_tokens, temperature, top_p, sample_seed(seed, i))) for i in indices
+    ]
+    outputs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
+    texts = [[o.text for o in out.outputs] for out in outputs]
+    lengths = [[len(o.token_ids) for o in out.outputs] for out in outputs]
+    return texts, lengths
+
+
 def sample_vllm(
     location: str,
     tokenizer,
@@ -127,33 +245,24 @@ def sample_vllm(
     dtype: str = "auto",
     trust_remote_code: bool = False,
 ) -> tuple[list[list[str]], list[list[int]]]:
-    """`n` completions per prompt with vLLM (`LLM.generate`, one request per prompt with `SamplingParams(n=...)`).
+    """`n` completions per prompt with a vLLM engine of its own (`vllm_generate`), torn down before returning (one
+    checkpoint after another fits). `generation_config="vllm"`: the checkpoint's sampling defaults are not used."""
+    from vllm import LLM
 
-    Prompts are rendered and tokenised here exactly as for transformers and passed as token ids, so vLLM adds no
-    special tokens of its own. The engine is torn down before returning (one checkpoint after another fits).
-    """
-    from vllm import LLM, SamplingParams
-
-    if temperature <= 0 and n > 1:
-        raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
-    ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in prompts]
-    params = SamplingParams(
-        n=n,
-        temperature=max(temperature, 0.0),
-        top_p=top_p if temperature > 0 else 1.0,
-        max_tokens=max_new_tokens,
+    vllm_sampling(n, max_new_tokens, temperature, top_p, seed)  # the greedy-with-n check, before a slow start
+    llm = LLM(
+        model=location,
+        tokenizer=location,
+        dtype=dtype,
         seed=seed,
-        skip_special_tokens=True,
+        trust_remote_code=trust_remote_code,
+        generation_config="vllm",
     )
-    llm = LLM(model=location, tokenizer=location, dtype=dtype, seed=seed, trust_remote_code=trust_remote_code)
     try:
-        outputs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
-        texts = [[o.text for o in out.outputs] for out in outputs]
-        lengths = [[len(o.token_ids) for o in out.outputs] for out in outputs]
+        return vllm_generate(llm, tokenizer, prompts, n, max_new_tokens, temperature, top_p, seed)
     finally:
         del llm
         _free_vllm()
-    return texts, lengths
 
 
 def _free_vllm() -> None:
@@ -315,16 +424,21 @@ def score(completions: list[str], rows: list[dict], timeout: float = 1.0, tokeni
                 "format": f,
             }
         )
-    verifiable = [c for c in correct if c is not None]
-    n = len(completions)
-    metrics = {
-        "accuracy": sum(bool(c) for c in correct) / n if n else 0.0,
-        "format_rate": sum(f or 0.0 for f in fmt) / n if n else 0.0,
-        "unverifiable": (n - len(verifiable)) / n if n else 0.0,
-        "mean_length": sum(len(c) for c in completions) / n if n else 0.0,
+    return summarize(samples), samples
+
+
+def summarize(samples: list[dict]) -> dict:
+    """accuracy, format rate, unverifiable share, mean completion length (characters) and n of graded samples."""
+    n = len(samples)
+    if not n:
+        return {"accuracy": 0.0, "format_rate": 0.0, "unverifiable": 0.0, "mean_length": 0.0, "n": 0}
+    return {
+        "accuracy": sum(bool(s["correct"]) for s in samples) / n,
+        "format_rate": sum(s["format"] or 0.0 for s in samples) / n,
+        "unverifiable": sum(s["correct"] is None for s in samples) / n,
+        "mean_length": sum(len(s["completion"]) for s in samples) / n,
         "n": n,
     }
-    return metrics, samples
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
@@ -334,30 +448,92 @@ def write_jsonl(path: Path, records: list[dict]) -> None:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+# --------------------------------------------------------------------------------------------------- sharding
+
+
+@dataclass(frozen=True)
+class Shards:
+    """How evaluation prompts are split over the ranks of a launch.
+
+    Rank r takes a contiguous slice; every rank gets the same number of prompts (the last rows padded with repeats
+    of the last row), so every rank runs the same number of generation batches: a forward under sharded ZeRO-3 or
+    FSDP weights is a collective. `group` ranks share one slice (a vLLM tensor-parallel group, or every rank when
+    one vLLM server generates for all).
+    """
+
+    rank: int = 0
+    world: int = 1
+    group: int = 1
+
+    @classmethod
+    def current(cls, group: int = 1) -> Shards:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return cls()
+        return cls(dist.get_rank(), dist.get_world_size(), group)
+
+    def indices(self, n: int) -> list[int]:
+        """The row indices this rank evaluates."""
+        shards = self.world // self.group
+        per = -(-n // shards)
+        first = (self.rank // self.group) * per
+        return [min(i, n - 1) for i in range(first, first + per)] if n else []
+
+    def gather(self, items: list, n: int) -> list:
+        """Every rank's `items` (one per index of `indices`), in row order, padding dropped: the same on every rank."""
+        if self.world == 1:
+            return items[:n]
+        from accelerate.utils import gather_object
+
+        everything = gather_object(items)
+        per = len(items)
+        blocks = [everything[r * per : (r + 1) * per] for r in range(0, self.world, self.group)]
+        return [x for block in blocks for x in block][:n]
+
+
 def evaluate(
-    model,
+    complete: Callable[..., list[str]],
     tokenizer,
     rows: list[dict],
-    max_new_tokens: int,
-    batch_size: int = 64,
     timeout: float = 1.0,
     out_file: Path | None = None,
     description: str = "eval",
+    shards: Shards | None = None,
 ) -> dict:
-    """Greedy held-out accuracy with a progress bar; writes per-sample results to `out_file` (JSONL)."""
+    """Held-out accuracy: `complete(prompts, indices, progress)` gives one completion per prompt for this rank's
+    shard; each rank grades its own, the records are gathered (identical on every rank) and `out_file` (JSONL) gets
+    all of them. Returns `summarize` of all rows."""
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=len(rows))
-        completions = generate(
-            model,
-            tokenizer,
-            [r["prompt"] for r in rows],
-            max_new_tokens,
-            batch_size,
-            progress=lambda done: bar.update(task, completed=done),
-        )
-    metrics, samples = score(completions, rows, timeout=timeout, tokenizer=tokenizer)
+    shards = shards or Shards()
+    mine = shards.indices(len(rows))
+    local = [rows[i] for i in mine]
+    with Progress(transient=True, disable=shards.rank != 0) as bar:
+        task = bar.add_task(description, total=len(local))
+        completions = complete([r["prompt"] for r in local], mine, lambda done: bar.update(task, completed=done))
+    _, samples = score(completions, local, timeout=timeout, tokenizer=tokenizer)
+    samples = shards.gather([{"index": i} | s for i, s in zip(mine, samples, strict=True)], len(rows))
     if out_file is not None:
         write_jsonl(out_file, samples)
-    return metrics
+    return summarize(samples)
+
+
+def hf_complete(model, tokenizer, max_new_tokens: int, batch_size: int = 64, synced_gpus: bool = False):
+    """A greedy `complete` function for `evaluate` over a transformers model."""
+
+    def complete(prompts, indices, progress=None) -> list[str]:
+        texts, _ = sample(
+            model,
+            tokenizer,
+            prompts,
+            1,
+            max_new_tokens,
+            batch_size,
+            progress=progress,
+            indices=indices,
+            synced_gpus=synced_gpus,
+        )
+        return [t[0] for t in texts]
+
+    return complete

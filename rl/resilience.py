@@ -87,14 +87,44 @@ class PreemptionCallback(TrainerCallback):
 
 
 class NonFiniteGuard(TrainerCallback):
-    """Stop before the optimizer applies a non-finite gradient (a NaN/Inf loss makes its gradients non-finite)."""
+    """Stop on a non-finite gradient: before the optimizer applies it where gradients are visible (one device, DDP,
+    FSDP), and on DeepSpeed's global gradient norm there (the engine steps inside `backward`, before any callback
+    runs, so that step is already applied; the last checkpoint on disk is still good). A non-finite *loss* is
+    caught earlier, before its backward, on every engine (`check_finite_loss`). Set `.trainer` so the DeepSpeed
+    engine (`trainer.model_wrapped`, once prepared) can be asked."""
+
+    trainer = None
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        import math
+
         import torch
 
         grads = [p.grad for p in model.parameters() if p.grad is not None] if model is not None else []
         if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
             raise TrainingStopped(non_finite_message("gradient", state.global_step + 1, args.output_dir))
+        engine = getattr(self.trainer, "model_wrapped", None)
+        norm = engine.get_global_grad_norm() if hasattr(engine, "get_global_grad_norm") and not grads else None
+        if norm is not None and not math.isfinite(float(norm)):
+            raise TrainingStopped(
+                non_finite_message("gradient norm", state.global_step + 1, args.output_dir).replace(
+                    "stopped before applying it", "DeepSpeed applied that step; stopped"
+                )
+            )
+
+
+def check_finite_loss(loss, step: int, checkpoints: str) -> None:
+    """Stop before the backward of a non-finite loss, on every rank at once (the ranks agree by an all-reduce, so
+    none is left waiting in a collective). Works on every engine, DeepSpeed included, where gradients are not
+    visible to callbacks."""
+    import torch
+    import torch.distributed as dist
+
+    bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    if bad.item() > 0:
+        raise TrainingStopped(non_finite_message("loss", step, checkpoints))
 
 
 def non_finite_message(what: str, step: int, checkpoints: str) -> str:

@@ -19,7 +19,14 @@ from typing import Any
 
 from rl.config import Experiment, dump_yaml
 from rl.errors import RlvrError
-from rl.resilience import GuardedReward, NonFiniteGuard, Preempted, PreemptionCallback, quarantine_partial_checkpoints
+from rl.resilience import (
+    GuardedReward,
+    NonFiniteGuard,
+    Preempted,
+    PreemptionCallback,
+    check_finite_loss,
+    quarantine_partial_checkpoints,
+)
 from rl.tracking import MetricsFile, QuietProgress, is_main_process, last_checkpoint, start_wandb, wandb_mode
 
 
@@ -64,7 +71,13 @@ def make_trainer_class():
     from rl.dynamic_sampling import DynamicSamplingMixin
 
     class RlvrGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
-        """GRPOTrainer whose logs also carry per-reward counters (nothing else changes)."""
+        """GRPOTrainer whose logs also carry per-reward counters, and that stops on a non-finite loss before its
+        backward (on every engine: under DeepSpeed `p.grad` is empty, so `NonFiniteGuard` cannot see gradients)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            check_finite_loss(loss, self.state.global_step + 1, self.args.output_dir)
+            return loss
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             if self.model.training and self._metrics["train"]:
@@ -77,17 +90,56 @@ def make_trainer_class():
 
 
 def ranks_in_sync(trainer) -> bool | None:
-    """Do all data-parallel ranks hold bit-identical weights? (None: one process, or sharded weights.)"""
+    """Do all data-parallel ranks hold bit-identical weights? None where there is nothing to compare.
+
+    Compared on DDP and DeepSpeed ZeRO-1/2 (every rank holds a full copy of the module's weights). Under ZeRO-3 and
+    FSDP each rank holds a different shard, so there is no replica to compare: None. The digest is exact integer
+    arithmetic over each parameter's bits, a chunk at a time: no float64 copy of the model, no rounding.
+    """
+    acc = trainer.accelerator
+    kind = acc.distributed_type.value
+    stage = acc.state.deepspeed_plugin.zero_stage if kind == "DEEPSPEED" else None
+    if acc.num_processes == 1 or not (kind in ("MULTI_GPU", "MULTI_CPU") or stage in (0, 1, 2)):
+        return None
+    digest = weights_digest(acc.unwrap_model(trainer.model).parameters(), acc.device)
+    gathered = acc.gather(digest.unsqueeze(0)).view(acc.num_processes, -1)
+    return bool((gathered == gathered[0]).all())
+
+
+DIGEST_CHUNK = 1 << 22
+DIGEST_MOD = (1 << 31) - 1  # a prime: sums of products below 2^31 * 2^31 * 2^22 stay inside int64 after each chunk
+
+
+def weights_digest(params, device):
+    """Three int64 sums over the raw bits of every parameter, in order: order- and position-sensitive, exact."""
     import torch
 
-    acc = trainer.accelerator
-    if acc.num_processes == 1 or acc.distributed_type.value not in ("MULTI_GPU", "MULTI_CPU"):
-        return None
-    params = [p.detach().double().reshape(-1) for p in acc.unwrap_model(trainer.model).parameters()]
-    flat = torch.cat(params)
-    digest = torch.stack([flat.sum(), flat.square().sum(), (flat * torch.arange(len(flat), dtype=flat.dtype)).sum()])
-    gathered = acc.gather(digest.to(acc.device).unsqueeze(0)).view(acc.num_processes, -1)
-    return bool((gathered == gathered[0]).all())
+    total = torch.zeros(3, dtype=torch.int64, device=device)
+    position = 0
+    for p in params:
+        flat = p.detach().reshape(-1)
+        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[flat.element_size()]
+        for start in range(0, flat.numel(), DIGEST_CHUNK):
+            chunk = flat[start : start + DIGEST_CHUNK].view(bits).to(device=device, dtype=torch.int64) % DIGEST_MOD
+            where = torch.arange(position, position + chunk.numel(), device=device, dtype=torch.int64) % DIGEST_MOD + 1
+            total[0] = (total[0] + chunk.sum()) % DIGEST_MOD
+            total[1] = (total[1] + (chunk * where % DIGEST_MOD).sum()) % DIGEST_MOD
+            total[2] = (total[2] + (chunk * chunk % DIGEST_MOD).sum()) % DIGEST_MOD
+            position += chunk.numel()
+    return total
+
+
+def check_warmup_engine(args) -> None:
+    """The supervised warm-up trains the loaded model in place: not possible on ZeRO-3 or FSDP shards."""
+    from rl.precision import engine_of, zero_stage
+
+    engine = engine_of(args)
+    if zero_stage(args) == 3 or engine == "fsdp":
+        name = "DeepSpeed ZeRO-3" if engine == "deepspeed" else "FSDP"
+        raise RlvrError(
+            f"warmup.enabled: the supervised warm-up is for small models on one device, DDP or ZeRO-1/2; under {name} "
+            "warm up separately and point model.name_or_path at the result"
+        )
 
 
 def read_json(path: Path) -> dict | None:
@@ -96,15 +148,17 @@ def read_json(path: Path) -> dict | None:
 
 def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     """Train one experiment into `run_dir` (already prepared); return the summary dict."""
+    from accelerate import PartialState
     from rich.console import Console
     from transformers import set_seed
     from transformers.trainer_callback import ProgressCallback
     from transformers.utils import logging as hf_logging
 
     from rl.data import load_data, to_dataset
-    from rl.evaluate import evaluate
+    from rl.heldout import HeldOutEval, numeric
     from rl.lora import peft_config, prepare, save_final
     from rl.models import load_policy
+    from rl.precision import decide, trainable_dtypes, upcast_trainable
     from rl.templates import RenderedPrompts
     from rl.warmup import warm_start
 
@@ -127,8 +181,10 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
     wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
     args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
+    precision = decide(exp.model, args)
     train_rows, eval_rows = load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
+    loaded_dtype = model.dtype
     reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
@@ -139,6 +195,10 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     state_file = run_dir / "state.json"
     state = read_json(state_file) or {}
     if exp.warmup.enabled and "warmup" not in state:
+        check_warmup_engine(args)
+        if precision.upcast_trainable:
+            upcast_trainable(model)  # the warm-up's AdamW steps fp32 weights too
+        model.to(PartialState().device)  # warm up where training will run
         state["warmup"] = warm_start(
             model,
             tokenizer,
@@ -156,27 +216,15 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     elif exp.warmup.enabled and (checkpoint is None or exp.model.lora is not None):
         # resumed before the first checkpoint, or from an adapter-only (LoRA) one: reload the warm start
         model = type(model).from_pretrained(run_dir / "start", dtype=model.dtype)
-
-    if exp.eval.before and "before" not in state:
-        state["before"] = evaluate(
-            model,
-            tokenizer,
-            eval_rows,
-            exp.eval.max_new_tokens,
-            exp.eval.batch_size,
-            exp.eval.timeout,
-            run_dir / "eval" / "before.jsonl" if main else None,
-            "eval before",
-        )
-        console.print(f"held-out accuracy before GRPO: {state['before']['accuracy']:.3f}")
     if main:
         state_file.write_text(json.dumps(state, indent=1))
 
     wandb_run = start_wandb(exp, run_dir, resolved)
-    if wandb_run is not None and "before" in state:
-        wandb_run.log({f"eval/{k}": v for k, v in state["before"].items()} | {"train/global_step": 0})
+    heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)
+    heldout.wandb_run = wandb_run
     resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     preemption = PreemptionCallback(run_dir)
+    non_finite = NonFiniteGuard()
     base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
     model = prepare(model, exp.model.lora, base, args.gradient_checkpointing)
     trainer = make_trainer_class()(
@@ -186,8 +234,16 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         args=args,
         train_dataset=to_dataset(train_rows),
         processing_class=tokenizer,
-        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step), preemption, NonFiniteGuard()],
+        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step), preemption, non_finite, heldout],
     )
+    heldout.trainer = trainer
+    non_finite.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
+    if precision.upcast_trainable:
+        upcast_trainable(trainer.model)  # after TRL's own casts (QLoRA adapters to bf16), before the optimizer exists
+    dtypes = ", ".join(sorted(trainable_dtypes(trainer.model)))
+    console.print(f"{precision.describe()}; trainable parameters: {dtypes}")
+    if precision.warning and main:
+        console.print(f"[yellow]warning: {precision.warning}[/]")
     if exp.dynamic_sampling.enabled:
         trainer.dynamic_rounds = exp.dynamic_sampling.max_rounds
     if trainer.pop_callback(ProgressCallback):
@@ -203,31 +259,19 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
                 f"{preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
                 f"continue with: rlvr train --resume {run_dir}"
             )
-        final_model = save_final(trainer, run_dir / "final", exp.model.lora)  # the adapter, or merged with lora.merge
+        if precision.upcast_trainable and exp.model.lora is None and trainer.model.dtype != loaded_dtype:
+            trainer.model.to(loaded_dtype)  # final/ in the dtype the weights came in (checkpoints keep fp32)
+        save_final(trainer, run_dir / "final", exp.model.lora)  # the adapter, or merged with lora.merge
         if main:
             tokenizer.save_pretrained(run_dir / "final")
-
-        after = None
-        if exp.eval.after:
-            after = evaluate(
-                final_model,
-                tokenizer,
-                eval_rows,
-                exp.eval.max_new_tokens,
-                exp.eval.batch_size,
-                exp.eval.timeout,
-                run_dir / "eval" / "after.jsonl" if main else None,
-                "eval after",
-            )
+        after = heldout.run("after") if exp.eval.after else None
         summary = make_summary(exp, run_dir, state, after, trainer.state.global_step, output, started)
         summary.update(num_processes=trainer.accelerator.num_processes, ranks_in_sync=ranks_in_sync(trainer))
         if main:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if wandb_run is not None:
             if after is not None:
-                wandb_run.log(
-                    {f"eval/{k}": v for k, v in after.items()} | {"train/global_step": trainer.state.global_step}
-                )
+                wandb_run.log(numeric("eval/", after) | {"train/global_step": trainer.state.global_step})
             wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
     finally:
         preemption.uninstall()

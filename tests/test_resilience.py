@@ -136,7 +136,7 @@ def test_nan_loss_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_path
 
     monkeypatch.setattr(GRPOTrainer, "compute_loss", poisoned)
     _, out, go = run_in_process(tmp_path, "grpo.max_steps=5")
-    with pytest.raises(TrainingStopped, match=r"non-finite gradient at step 3; .*checkpoint-2"):
+    with pytest.raises(TrainingStopped, match=r"non-finite loss at step 3; .*checkpoint-2"):
         go()
     assert (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
     assert not (out / "checkpoints" / "checkpoint-3").exists()
@@ -144,6 +144,34 @@ def test_nan_loss_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_path
         torch.isfinite(t).all()
         for t in load_file(str(out / "checkpoints" / "checkpoint-2" / "model.safetensors")).values()
     )
+
+
+def test_nan_gradient_of_a_finite_loss_stops_before_the_update(tmp_path, monkeypatch):
+    from trl import GRPOTrainer
+
+    class NanGradient(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            return torch.full_like(grad, float("nan"))
+
+    original = GRPOTrainer.compute_loss
+
+    def poisoned(self, model, *args, **kwargs):
+        loss = original(self, model, *args, **kwargs)
+        if self.state.global_step != 1:
+            return loss
+        weight = next(p for p in model.parameters() if p.requires_grad)
+        return loss + 0.0 * NanGradient.apply(weight).sum()  # the loss stays finite, one gradient is NaN
+
+    monkeypatch.setattr(GRPOTrainer, "compute_loss", poisoned)
+    _, out, go = run_in_process(tmp_path, "grpo.max_steps=3")
+    with pytest.raises(TrainingStopped, match=r"non-finite gradient at step 2; .*checkpoint-1"):
+        go()
+    assert not (out / "checkpoints" / "checkpoint-2").exists()
 
 
 @pytest.fixture

@@ -1,0 +1,168 @@
+"""Held-out evaluation inside `rlvr train`: on the model the Trainer prepared, on its device, sharded over ranks.
+
+Before training (`on_train_begin`, after `accelerator.prepare`) and after it, the held-out set is generated with
+whatever the trainer generates with, so an 8-GPU ZeRO-3 node never decodes 500 prompts on the CPU:
+
+- **transformers** (`grpo.use_vllm: false`): TRL's own `unwrap_model_for_generation` (trl/models/utils.py) unwraps
+  DDP/DeepSpeed and, under ZeRO-3 with `ds3_gather_for_generation` (TRL's default), gathers the full weights for
+  the duration; without gathering (or under FSDP2, whose forward all-gathers) generation runs with `synced_gpus`
+  so every rank keeps stepping until all are done. Compute runs under `accelerator.autocast()` (bf16 when training
+  is), like the training forward.
+- **vLLM colocate**: TRL's engine (`trainer.vllm_generation.llm`), after pushing the current weights into it with
+  TRL's `sync_weights` (it holds the weights of the last rollout, not of the last optimizer step); sleep mode is
+  woken and put back to sleep as TRL does. A tensor-parallel group shares one shard.
+- **vLLM server**: weights are pushed (every rank takes part in the gather), then rank 0 sends all prompts to the
+  server and broadcasts the completions. The server applies one seed to a whole request, so sampled evaluation
+  there is seeded per call, not per problem (greedy, the default, is unaffected).
+
+Prompts are split over ranks (`rl.evaluate.Shards`), each rank grades its own completions, and the records are
+gathered: every rank ends with the same figures; rank 0 writes `eval/<label>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from rl.config import EvalConfig
+from rl.evaluate import Shards, evaluate, sample, vllm_generate
+
+
+def _backend(trainer) -> str:
+    if not getattr(trainer, "use_vllm", False):
+        return "transformers"
+    return f"vllm-{trainer.vllm_mode}"
+
+
+def _sync_vllm(trainer) -> None:
+    """Push the current policy weights into TRL's vLLM engine unless it already holds this step's."""
+    if trainer._last_loaded_step != trainer.state.global_step:
+        trainer.vllm_generation.sync_weights()
+        trainer._last_loaded_step = trainer.state.global_step
+
+
+def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
+    """(complete function for `rl.evaluate.evaluate`, its `Shards`) for the trainer's generation backend."""
+    backend = _backend(trainer)
+    acc = trainer.accelerator
+    if backend == "vllm-colocate":
+        engine = trainer.vllm_generation
+        shards = Shards.current(group=engine.tensor_parallel_size)
+
+        def complete(prompts, indices, progress=None):
+            _sync_vllm(trainer)
+            if engine.enable_sleep_mode:
+                engine.llm.wake_up(tags=["kv_cache"])
+            try:
+                texts, _ = vllm_generate(
+                    engine.llm, tokenizer, prompts, 1, cfg.max_new_tokens, seed=seed, indices=indices
+                )
+            finally:
+                if engine.enable_sleep_mode:
+                    engine.llm.sleep(level=2)
+                    engine._llm_weights_sleeping = True
+            return [t[0] for t in texts]
+
+        return complete, shards
+
+    if backend == "vllm-server":
+        from accelerate.utils import broadcast_object_list
+
+        from rl.data import render_prompt
+
+        def complete(prompts, indices, progress=None):
+            _sync_vllm(trainer)
+            payload = [None]
+            if acc.is_main_process:
+                ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in prompts]
+                out = trainer.vllm_generation.vllm_client.generate(
+                    prompts=ids,
+                    n=1,
+                    repetition_penalty=1.0,
+                    temperature=0.0,
+                    top_p=1.0,
+                    top_k=0,
+                    min_p=0.0,
+                    max_tokens=cfg.max_new_tokens,
+                    logprobs=None,
+                    generation_kwargs={"seed": seed},
+                )
+                payload = [tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)]
+            broadcast_object_list(payload, from_process=0)
+            return payload[0]
+
+        return complete, Shards.current(group=acc.num_processes)
+
+    from trl.models.utils import unwrap_model_for_generation
+
+    from rl.precision import zero_stage
+
+    gathered = bool(trainer.args.ds3_gather_for_generation)
+    sharded_forward = (zero_stage(trainer.args) == 3 and not gathered) or trainer.is_fsdp_enabled
+    synced = sharded_forward and acc.num_processes > 1
+
+    def complete(prompts, indices, progress=None):
+        with (
+            unwrap_model_for_generation(
+                trainer.model_wrapped,
+                acc,
+                gather_deepspeed3_params=gathered,
+                gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs,
+            ) as model,
+            acc.autocast(),
+        ):
+            texts, _ = sample(
+                model,
+                tokenizer,
+                prompts,
+                1,
+                cfg.max_new_tokens,
+                cfg.batch_size,
+                progress=progress,
+                seed=seed,
+                indices=indices,
+                synced_gpus=synced,
+            )
+        return [t[0] for t in texts]
+
+    return complete, Shards.current()
+
+
+class HeldOutEval(TrainerCallback):
+    """Evaluates the held-out rows at train begin ("before", once per run: kept in `state.json` across resumes)
+    and, when `run("after")` is called, after training. Set `.trainer` before `train()`."""
+
+    def __init__(self, rows, tokenizer, cfg: EvalConfig, seed: int, run_dir: Path, state: dict, main: bool, console):
+        self.rows, self.tokenizer, self.cfg, self.seed = rows, tokenizer, cfg, seed
+        self.run_dir, self.state, self.main, self.console = run_dir, state, main, console
+        self.trainer = None
+        self.wandb_run = None
+
+    def run(self, label: str) -> dict:
+        complete, shards = trainer_completer(self.trainer, self.tokenizer, self.cfg, self.seed)
+        metrics = evaluate(
+            complete,
+            self.tokenizer,
+            self.rows,
+            self.cfg.timeout,
+            self.run_dir / "eval" / f"{label}.jsonl" if self.main else None,
+            f"eval {label}",
+            shards,
+        )
+        return metrics | {"backend": _backend(self.trainer), "ranks": shards.world}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not self.cfg.before or "before" in self.state:
+            return
+        self.state["before"] = self.run("before")
+        if self.main:
+            (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1))
+            self.console.print(f"held-out accuracy before GRPO: {self.state['before']['accuracy']:.3f}")
+            if self.wandb_run is not None:
+                self.wandb_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0})
+
+
+def numeric(prefix: str, metrics: dict) -> dict:
+    return {prefix + k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
