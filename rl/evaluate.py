@@ -118,7 +118,6 @@ def sample(
         max_new_tokens=max_new_tokens,
         do_sample=False,  # sampling, when asked for, is SeededSampling's: greedy over its one-hot scores
         num_beams=1,
-        num_return_sequences=n,
         repetition_penalty=1.0,
         no_repeat_ngram_size=0,
         min_new_tokens=0,
@@ -135,7 +134,8 @@ def sample(
             for start in range(0, len(texts), per_batch):
                 batch = tokenizer(
                     texts[start : start + per_batch], return_tensors="pt", padding=True, add_special_tokens=False
-                ).to(model.device)
+                )
+                batch = {k: v.repeat_interleave(n, dim=0).to(model.device) for k, v in batch.items()}  # n rows a prompt
                 processors = LogitsProcessorList()
                 if temperature > 0:
                     seeds = [sample_seed(seed, i, j) for i in indices[start : start + per_batch] for j in range(n)]
@@ -484,9 +484,11 @@ class Shards:
         """Every rank's `items` (one per index of `indices`), in row order, padding dropped: the same on every rank."""
         if self.world == 1:
             return items[:n]
-        from accelerate.utils import gather_object
+        import torch.distributed as dist
 
-        everything = gather_object(items)
+        per_rank: list = [None] * self.world
+        dist.all_gather_object(per_rank, items)
+        everything = [x for part in per_rank for x in part]
         per = len(items)
         blocks = [everything[r * per : (r + 1) * per] for r in range(0, self.world, self.group)]
         return [x for block in blocks for x in block][:n]

@@ -96,20 +96,37 @@ def prepare(model, cfg: LoraConfig | None, base: str, gradient_checkpointing: bo
     return model
 
 
-def save_final(trainer, out: Path, cfg: LoraConfig | None):
-    """Save the trained policy to `out` and return the model to evaluate (the one saved).
+def save_final(trainer, out: Path, cfg: LoraConfig | None, dtype=None):
+    """Save the trained policy to `out` (every rank calls this: the gathers are collectives).
 
-    Full fine-tuning and adapters: `trainer.save_model` (adapter-only for a peft model). `merge: true`: the adapter
-    is merged into the base weights in place and the plain model saved (not under DeepSpeed ZeRO-3, whose sharded
-    weights cannot be merged here: save the adapter and merge afterwards).
+    Full fine-tuning and adapters: `trainer.save_model` (adapter-only for a peft model). Under FSDP2 the full state
+    dict is gathered to rank 0 (`accelerator.get_state_dict`) and saved with the model's config whatever
+    `fsdp_state_dict_type` says: with SHARDED_STATE_DICT, `Trainer.save_model` writes nothing at all. `dtype` (full
+    fine-tuning only): the dtype `final/` is written in. `merge: true`: the adapter is merged into the base weights
+    in place and the plain model saved (not under DeepSpeed ZeRO-3, whose sharded weights cannot be merged here:
+    save the adapter and merge afterwards).
     """
+    acc = trainer.accelerator
+    if cfg is None and trainer.is_fsdp_enabled:
+        state = acc.get_state_dict(trainer.model)  # every rank takes part; rank 0 gets the full dict, others {}
+        if acc.is_main_process:
+            if dtype is not None:
+                state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+            model = acc.unwrap_model(trainer.model)
+            model.save_pretrained(out, state_dict=state)
+            if dtype is not None:  # config.json names the dtype of the files, not of the fp32 training copy
+                model.config.dtype = dtype
+                model.config.save_pretrained(out)
+        acc.wait_for_everyone()
+        return
     if cfg is None or not cfg.merge:
+        if cfg is None and dtype is not None and trainer.model.dtype != dtype:
+            trainer.model.to(dtype)
         trainer.save_model(str(out))
-        return trainer.model
-    if trainer.is_deepspeed_enabled and trainer.accelerator.state.deepspeed_plugin.zero_stage == 3:
+        return
+    if trainer.is_deepspeed_enabled and acc.state.deepspeed_plugin.zero_stage == 3:
         raise RlvrError("model.lora.merge is not supported under DeepSpeed ZeRO-3; set merge: false")
-    merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-    if trainer.accelerator.is_main_process:
+    merged = acc.unwrap_model(trainer.model).merge_and_unload()
+    if acc.is_main_process:
         merged.save_pretrained(out)
-    trainer.accelerator.wait_for_everyone()
-    return merged
+    acc.wait_for_everyone()

@@ -129,6 +129,12 @@ def weights_digest(params, device):
     return total
 
 
+def final_dtype(precision, loaded_dtype):
+    """The dtype of a full `final/`: the loaded one where rlvr or FSDP2 upcast it for training (not DeepSpeed,
+    which saves its bf16 module weights; not pure bf16, already bf16)."""
+    return loaded_dtype if precision.upcast_trainable or precision.engine == "fsdp" else None
+
+
 def check_warmup_engine(args) -> None:
     """The supervised warm-up trains the loaded model in place: not possible on ZeRO-3 or FSDP shards."""
     from rl.precision import engine_of, zero_stage
@@ -259,9 +265,9 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
                 f"{preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
                 f"continue with: rlvr train --resume {run_dir}"
             )
-        if precision.upcast_trainable and exp.model.lora is None and trainer.model.dtype != loaded_dtype:
-            trainer.model.to(loaded_dtype)  # final/ in the dtype the weights came in (checkpoints keep fp32)
-        save_final(trainer, run_dir / "final", exp.model.lora)  # the adapter, or merged with lora.merge
+        # final/: the adapter, or merged with lora.merge; a full model in the dtype its weights were loaded in
+        # (checkpoints keep the fp32 training copy for an exact resume)
+        save_final(trainer, run_dir / "final", exp.model.lora, final_dtype(precision, loaded_dtype))
         if main:
             tokenizer.save_pretrained(run_dir / "final")
         after = heldout.run("after") if exp.eval.after else None
@@ -294,6 +300,8 @@ def make_summary(exp, run_dir, state, after, steps, output, started) -> dict:
         "format_rate_before": before.get("format_rate"),
         "format_rate_after": (after or {}).get("format_rate"),
         "n_eval": (after or before).get("n"),
+        "eval_backend": (after or before).get("backend"),
+        "eval_ranks": (after or before).get("ranks"),
         "wall_seconds": round(time.time() - started, 1),
         "train_seconds": round(output.metrics.get("train_runtime", 0.0), 1),
         "warmup": state.get("warmup"),

@@ -40,6 +40,12 @@ def test_two_process_cpu_run_keeps_ranks_in_sync(tmp_path):
     assert summary["num_processes"] == 2
     assert summary["ranks_in_sync"] is True
     assert summary["steps"] == 2
+    # held-out evaluation ran inside the trainer, sharded over both ranks, all 8 rows graded once
+    assert summary["eval_ranks"] == 2 and summary["eval_backend"] == "transformers"
+    assert summary["n_eval"] == 8 and summary["accuracy_before"] is not None and summary["accuracy_after"] is not None
+    for label in ("before", "after"):
+        records = [json.loads(line) for line in (out / "eval" / f"{label}.jsonl").read_text().splitlines()]
+        assert [r["index"] for r in records] == list(range(8))
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
