@@ -135,7 +135,8 @@ def sample(
                 batch = tokenizer(
                     texts[start : start + per_batch], return_tensors="pt", padding=True, add_special_tokens=False
                 )
-                batch = {k: v.repeat_interleave(n, dim=0).to(model.device) for k, v in batch.items()}  # n rows a prompt
+                # n rows per prompt (num_return_sequences needs transformers' own sampling)
+                batch = {k: v.repeat_interleave(n, dim=0).to(model.device) for k, v in batch.items()}
                 processors = LogitsProcessorList()
                 if temperature > 0:
                     seeds = [sample_seed(seed, i, j) for i in indices[start : start + per_batch] for j in range(n)]

@@ -87,30 +87,60 @@ class PreemptionCallback(TrainerCallback):
 
 
 class NonFiniteGuard(TrainerCallback):
-    """Stop on a non-finite gradient: before the optimizer applies it where gradients are visible (one device, DDP,
-    FSDP), and on DeepSpeed's global gradient norm there (the engine steps inside `backward`, before any callback
-    runs, so that step is already applied; the last checkpoint on disk is still good). A non-finite *loss* is
-    caught earlier, before its backward, on every engine (`check_finite_loss`). Set `.trainer` so the DeepSpeed
-    engine (`trainer.model_wrapped`, once prepared) can be asked."""
+    """Stop on a non-finite gradient before the optimizer applies it where gradients are visible (one device, DDP,
+    FSDP). DeepSpeed steps inside `backward`, before any callback, and masks a non-finite gradient norm to a finite
+    one, so there the guard checks this rank's weights (its ZeRO-3 partition, or its ZeRO-1/2 replica) right after
+    each step and all ranks stop together: the step is applied, the last checkpoint on disk is still good. A
+    non-finite *loss* is caught before its backward on every engine (`check_finite_loss`). Set `.trainer`."""
 
     trainer = None
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        import math
-
         import torch
 
         grads = [p.grad for p in model.parameters() if p.grad is not None] if model is not None else []
         if grads and not torch.isfinite(torch.stack(torch._foreach_norm(grads))).all():
             raise TrainingStopped(non_finite_message("gradient", state.global_step + 1, args.output_dir))
-        engine = getattr(self.trainer, "model_wrapped", None)
-        norm = engine.get_global_grad_norm() if hasattr(engine, "get_global_grad_norm") and not grads else None
-        if norm is not None and not math.isfinite(float(norm)):
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.trainer is None or not self.trainer.is_deepspeed_enabled or model is None:
+            return
+        if not all_ranks_finite(local_weights(model), self.trainer.accelerator.device):
             raise TrainingStopped(
-                non_finite_message("gradient norm", state.global_step + 1, args.output_dir).replace(
-                    "stopped before applying it", "DeepSpeed applied that step; stopped"
+                non_finite_message("weights after a DeepSpeed step", state.global_step, args.output_dir).replace(
+                    "stopped before applying it", "DeepSpeed applied a non-finite update; stopped"
                 )
             )
+
+
+def local_weights(model):
+    """This rank's own values of each parameter: the valid part of a ZeRO-3 partition (`ds_tensor`; its tail past
+    the parameter's size is padding), else the parameter itself."""
+    import torch.distributed as dist
+
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    for p in model.parameters():
+        part = getattr(p, "ds_tensor", None)
+        if part is None:
+            yield p.detach()
+        else:
+            size = part.numel()
+            yield part.detach().reshape(-1)[: max(0, min(size, p.ds_numel - rank * size))]
+
+
+def all_ranks_finite(tensors, device) -> bool:
+    """True when every tensor on every rank is finite (an all-reduce, so every rank gets the same answer)."""
+    import torch
+    import torch.distributed as dist
+
+    bad = torch.zeros(1, device=device)
+    for t in tensors:
+        if t.numel() and not torch.isfinite(t).all():
+            bad.fill_(1.0)
+            break
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return bool(bad.item() == 0)
 
 
 def check_finite_loss(loss, step: int, checkpoints: str) -> None:

@@ -42,6 +42,17 @@ def build_reward_funcs(exp: Experiment) -> list:
     return funcs
 
 
+NEUTRAL_HF_SAMPLING = {
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_repetition_penalty": 1.0,
+    "min_new_tokens": 0,
+}
+"""Generation fields TRL's transformers rollout leaves unset, set to no-ops so a checkpoint's defaults stay out."""
+
+
 def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
     """trl.GRPOConfig from the `grpo:` section plus what rlvr owns (output dir, seed, reward weights)."""
     import torch
@@ -59,6 +70,11 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
     kwargs.setdefault("num_completions_to_print", exp.logging.num_completions_to_print)
     if not torch.cuda.is_available():
         kwargs.setdefault("use_cpu", True)
+    # Rollouts sample as evaluation does: transformers 5 fills every generation field TRL leaves None from the
+    # checkpoint's generation_config (`_prepare_generation_config`), e.g. min_p; vLLM maps min_p None to 0.
+    kwargs.setdefault("min_p", 0.0)
+    if not kwargs.get("use_vllm"):
+        kwargs["generation_kwargs"] = NEUTRAL_HF_SAMPLING | (kwargs.get("generation_kwargs") or {})
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as e:
@@ -194,7 +210,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
-        f"({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params)  "
+        f"({sum(getattr(p, 'ds_numel', p.numel()) for p in model.parameters()) / 1e6:.1f}M params)  "
         f"train {len(train_rows)}  held-out {len(eval_rows)}  -> {run_dir}"
     )
 

@@ -2,6 +2,7 @@
 (gloo) and writes the gathered records (rank 0) and this rank's figures."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from rl.models import load_policy
 
 
 def main(out: Path, eval_size: int) -> None:
-    if "RANK" in __import__("os").environ:
+    if "RANK" in os.environ:
         dist.init_process_group("gloo")
     _, rows = load_data(DataConfig(train_size=16, eval_size=eval_size))
     model, tok, _ = load_policy(ModelConfig(), seed=0)
     shards = Shards.current()
     records = out / "records.jsonl" if shards.rank == 0 else None
-    metrics = evaluate(hf_complete(model, tok, max_new_tokens=24, batch_size=4), tok, rows, 1.0, records, "eval", shards)
+    complete = hf_complete(model, tok, max_new_tokens=24, batch_size=4)
+    metrics = evaluate(complete, tok, rows, 1.0, records, "eval", shards)
     (out / f"metrics-{shards.rank}.json").write_text(json.dumps(metrics | {"world": shards.world}))
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -96,3 +96,13 @@ def test_vllm_request_states_every_sampling_parameter():
     assert vllm_sampling(4, 64, 0.6, 0.95, seed=5)["top_p"] == 0.95
     with pytest.raises(ValueError, match="greedy"):
         vllm_sampling(4, 64, 0.0, 1.0, seed=0)
+
+
+def test_training_rollouts_sample_with_the_same_neutral_defaults(tmp_path):
+    from rl.config import load_experiment
+    from rl.train import NEUTRAL_HF_SAMPLING, grpo_args
+
+    hf = grpo_args(load_experiment(None, []), tmp_path, "none")
+    assert hf.min_p == 0.0 and hf.generation_kwargs == NEUTRAL_HF_SAMPLING
+    mine = grpo_args(load_experiment(None, ["grpo.generation_kwargs={typical_p: 0.9}"]), tmp_path, "none")
+    assert mine.generation_kwargs["typical_p"] == 0.9  # the user's own settings win
