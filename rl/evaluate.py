@@ -141,7 +141,7 @@ def sample(
                 if temperature > 0:
                     seeds = [sample_seed(seed, i, j) for i in indices[start : start + per_batch] for j in range(n)]
                     processors.append(SeededSampling(seeds, temperature, top_p, model.device))
-                with torch.inference_mode():
+                with torch.no_grad():  # not inference_mode: FSDP2 makes its gather buffers on a first forward
                     ids = model.generate(
                         **batch, generation_config=config, logits_processor=processors, synced_gpus=synced_gpus
                     )
