@@ -83,7 +83,7 @@ def boxed_contents(text: str) -> list[str]:
             end = closing.get(start)
             if end is None:
                 continue
-            found.append(_unbox(text[start + 1 : end]))
+            found.append(_unbox(text, start + 1, end, closing))
             resume = end + 1
         elif match.group()[-1].isspace():  # "\boxed 5": the next token
             token = re.match(r"[^\s$]+", text[start : start + 200])
@@ -93,17 +93,23 @@ def boxed_contents(text: str) -> list[str]:
     return found
 
 
-def _unbox(content: str) -> str:
-    r"""``\boxed{\boxed{5}}`` -> ``5``."""
+def _unbox(text: str, start: int, end: int, pairs: dict[int, int]) -> str:
+    r"""``text[start:end]`` without the ``\boxed{...}`` wrappers that span all of it (``\boxed{\boxed{5}}`` ->
+    ``5``, at most 8 deep). ``pairs`` is ``_brace_pairs(text)``: a matched pair's inside is balanced, so its own
+    pairs are the same, and each level costs O(1) instead of another pass over the text."""
     for _ in range(8):
-        stripped = content.strip()
-        match = _BOX.match(stripped)
-        if not (match and stripped.startswith("{", match.end())):
-            return content
-        if _brace_pairs(stripped).get(match.end()) != len(stripped) - 1:
-            return content
-        content = stripped[match.end() + 1 : -1]
-    return content
+        first, stop = start, end
+        while first < stop and text[first].isspace():
+            first += 1
+        while stop > first and text[stop - 1].isspace():
+            stop -= 1
+        match = _BOX.match(text, first, stop)
+        if not (match and match.end() < stop and text[match.end()] == "{"):
+            break
+        if pairs.get(match.end()) != stop - 1:
+            break
+        start, end = match.end() + 1, stop - 1
+    return text[start:end]
 
 
 def _brace_pairs(text: str) -> dict[int, int]:
