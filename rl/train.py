@@ -288,7 +288,11 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
             tokenizer.save_pretrained(run_dir / "final")
         after = heldout.run("after") if exp.eval.after else None
         summary = make_summary(exp, run_dir, state, after, trainer.state.global_step, output, started)
-        summary.update(num_processes=trainer.accelerator.num_processes, ranks_in_sync=ranks_in_sync(trainer))
+        summary.update(
+            num_processes=trainer.accelerator.num_processes,
+            ranks_in_sync=ranks_in_sync(trainer),
+            precision=precision.describe().removeprefix("precision: "),
+        )
         if main:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if wandb_run is not None:

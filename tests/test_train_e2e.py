@@ -62,6 +62,8 @@ def test_run_directory_layout(run_dir):
 def test_summary_and_metrics(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["n_eval"] == 32
+    assert summary["precision"] == "fp32 compute, fp32 trainable parameters (plain)"
+    assert summary["eval_backend"] == "transformers" and summary["eval_ranks"] == 1
     for key in ("accuracy_before", "accuracy_after", "wall_seconds"):
         assert isinstance(summary[key], float), key
     metrics = read_metrics(run_dir)
