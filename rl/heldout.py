@@ -21,13 +21,13 @@ gathered: every rank ends with the same figures; rank 0 writes `eval/<label>.jso
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from rl.config import EvalConfig
 from rl.evaluate import Shards, evaluate, sample, vllm_generate
+from rl.tracking import write_json
 
 
 def _backend(trainer) -> str:
@@ -36,9 +36,22 @@ def _backend(trainer) -> str:
     return f"vllm-{trainer.vllm_mode}"
 
 
+def _all_gather(item) -> list:
+    """Every rank's `item`, in rank order (one process: just its own)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [item]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, item)
+    return out
+
+
 def _sync_vllm(trainer) -> None:
-    """Push the current policy weights into TRL's vLLM engine unless it already holds this step's."""
-    if trainer._last_loaded_step != trainer.state.global_step:
+    """Push the current policy weights into TRL's vLLM engine unless it already holds this step's (sleep level 2
+    drops them: then always, as TRL's own `generate` does)."""
+    engine = trainer.vllm_generation
+    if trainer._last_loaded_step != trainer.state.global_step or getattr(engine, "_llm_weights_sleeping", False):
         trainer.vllm_generation.sync_weights()
         trainer._last_loaded_step = trainer.state.global_step
 
@@ -55,6 +68,11 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
             _sync_vllm(trainer)
             if engine.enable_sleep_mode:
                 engine.llm.wake_up(tags=["kv_cache"])
+            if engine.tensor_parallel_size > 1 and hasattr(trainer.model, "peft_config"):
+                # as TRL does before a tensor-parallel generate with PEFT (trl#3671): drain NCCL first
+                import torch.distributed as dist
+
+                dist.barrier(device_ids=[acc.local_process_index])
             try:
                 texts, _ = vllm_generate(
                     engine.llm, tokenizer, prompts, 1, cfg.max_new_tokens, seed=seed, indices=indices
@@ -68,15 +86,16 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
         return complete, shards
 
     if backend == "vllm-server":
-        from accelerate.utils import broadcast_object_list
-
         from rl.data import render_prompt
 
         def complete(prompts, indices, progress=None):
+            # every rank's shard to rank 0, one request to the server, each rank's completions back (graded there)
             _sync_vllm(trainer)
+            shards = _all_gather((indices, prompts))
             payload = [None]
             if acc.is_main_process:
-                ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in prompts]
+                flat = [p for _, part in shards for p in part]
+                ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in flat]
                 out = trainer.vllm_generation.vllm_client.generate(
                     prompts=ids,
                     n=1,
@@ -89,11 +108,16 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
                     logprobs=None,
                     generation_kwargs={"seed": seed},
                 )
-                payload = [tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)]
-            broadcast_object_list(payload, from_process=0)
-            return payload[0]
+                texts = tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)
+                sizes = [len(part) for _, part in shards]
+                payload = [[texts[sum(sizes[:r]) : sum(sizes[: r + 1])] for r in range(len(sizes))]]
+            if acc.num_processes > 1:
+                from accelerate.utils import broadcast_object_list
 
-        return complete, Shards.current(group=acc.num_processes)
+                broadcast_object_list(payload, from_process=0)
+            return payload[0][acc.process_index]
+
+        return complete, Shards.current()
 
     from trl.models.utils import unwrap_model_for_generation
 
@@ -158,7 +182,7 @@ class HeldOutEval(TrainerCallback):
             return
         self.state["before"] = self.run("before")
         if self.main:
-            (self.run_dir / "state.json").write_text(json.dumps(self.state, indent=1))
+            write_json(self.run_dir / "state.json", self.state)
             self.console.print(f"held-out accuracy before GRPO: {self.state['before']['accuracy']:.3f}")
             if self.wandb_run is not None:
                 self.wandb_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0})

@@ -107,11 +107,13 @@ def save_final(trainer, out: Path, cfg: LoraConfig | None, dtype=None):
     save the adapter and merge afterwards).
     """
     acc = trainer.accelerator
-    if cfg is None and trainer.is_fsdp_enabled:
-        state = acc.get_state_dict(trainer.model)  # every rank takes part; rank 0 gets the full dict, others {}
+    if cfg is None and (trainer.is_fsdp_enabled or dtype is not None):
+        # FSDP: gathered to rank 0 (the others get {}); one device or DDP: the replica's own. Cast on a copy: the
+        # live model keeps its fp32 weights (TRL's vLLM sync and ranks_in_sync still read them after this).
+        state = acc.get_state_dict(trainer.model)
         if acc.is_main_process:
             if dtype is not None:
-                state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+                state = {k: v.to(device="cpu", dtype=dtype) if v.is_floating_point() else v for k, v in state.items()}
             model = acc.unwrap_model(trainer.model)
             model.save_pretrained(out, state_dict=state)
             if dtype is not None:  # config.json names the dtype of the files, not of the fp32 training copy
@@ -120,8 +122,6 @@ def save_final(trainer, out: Path, cfg: LoraConfig | None, dtype=None):
         acc.wait_for_everyone()
         return
     if cfg is None or not cfg.merge:
-        if cfg is None and dtype is not None and trainer.model.dtype != dtype:
-            trainer.model.to(dtype)
         trainer.save_model(str(out))
         return
     if trainer.is_deepspeed_enabled and acc.state.deepspeed_plugin.zero_stage == 3:

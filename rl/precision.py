@@ -70,6 +70,13 @@ def decide(model: ModelConfig, args) -> Precision:
     """The precision policy for `model` trained with the built `GRPOConfig` `args` (see the module docstring)."""
     engine = engine_of(args)
     compute = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    if engine == "fsdp" and model.lora is not None:
+        raise RlvrError(
+            "model.lora under FSDP: rlvr cannot save the adapter from FSDP shards yet; train LoRA on one GPU, DDP "
+            "or DeepSpeed (configs/accelerate/ddp.yaml, zero2.yaml)"
+        )
+    if getattr(args, "use_transformers_continuous_batching", False) and compute != "fp32" and not model.pure_bf16:
+        raise RlvrError(PAGED_CAST)
     if model.pure_bf16:
         if model.dtype != "bfloat16":
             raise RlvrError(f"model.pure_bf16 needs model.dtype: bfloat16 (got {model.dtype})")
@@ -109,10 +116,17 @@ def trainable_dtypes(model) -> set[str]:
     return {str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad}
 
 
+PAGED_CAST = (
+    "grpo.use_transformers_continuous_batching (or use_transformers_paged): TRL 1.16 casts the policy to bf16 in "
+    "place before every such rollout, which destroys fp32 master weights; drop it (or set model.pure_bf16: true and "
+    "accept bf16 rounding)"
+)
+
+
 def check_trl_casts(grpo: dict, model: ModelConfig) -> None:
-    """TRL code paths that would cast fp32 master weights down in place."""
-    if grpo.get("use_transformers_paged") and not model.pure_bf16:
-        raise RlvrError(
-            "grpo.use_transformers_paged: TRL 1.16 casts the policy to bf16 in place before paged generation, which "
-            "destroys fp32 master weights; drop it (or set model.pure_bf16: true and accept bf16 rounding)"
-        )
+    """TRL code paths that would cast fp32 master weights down in place (config time; `decide` checks the built
+    GRPOConfig too)."""
+    paged = grpo.get("use_transformers_paged") or grpo.get("use_transformers_continuous_batching")
+    half = grpo.get("bf16", True) or grpo.get("fp16", False)  # GRPOConfig's bf16 defaults to true
+    if paged and half and not model.pure_bf16:
+        raise RlvrError(PAGED_CAST)

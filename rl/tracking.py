@@ -78,6 +78,13 @@ def last_checkpoint(run_dir: Path) -> Path | None:
     return done[-1][1] if done else None
 
 
+def write_json(path: Path, data: dict) -> None:
+    """Write a JSON file atomically: other ranks may be reading it at that moment."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None

@@ -27,7 +27,15 @@ from rl.resilience import (
     check_finite_loss,
     quarantine_partial_checkpoints,
 )
-from rl.tracking import MetricsFile, QuietProgress, is_main_process, last_checkpoint, start_wandb, wandb_mode
+from rl.tracking import (
+    MetricsFile,
+    QuietProgress,
+    is_main_process,
+    last_checkpoint,
+    start_wandb,
+    wandb_mode,
+    write_json,
+)
 
 
 def build_reward_funcs(exp: Experiment) -> list:
@@ -232,6 +240,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
             exp.eval.timeout,
             console,
         )
+        model.to(loaded_dtype)  # the start point in the dtype a resume reloads it in (LoRA: the frozen base too)
         if main:
             model.save_pretrained(run_dir / "start")
             tokenizer.save_pretrained(run_dir / "start")
@@ -239,7 +248,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         # resumed before the first checkpoint, or from an adapter-only (LoRA) one: reload the warm start
         model = type(model).from_pretrained(run_dir / "start", dtype=model.dtype)
     if main:
-        state_file.write_text(json.dumps(state, indent=1))
+        write_json(state_file, state)
 
     wandb_run = start_wandb(exp, run_dir, resolved)
     heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)

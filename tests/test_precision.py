@@ -60,12 +60,22 @@ def test_impossible_combinations_are_named(model, grpo_args, message):
         decide(model, grpo_args)
 
 
-def test_paged_generation_would_cast_the_masters_down():
-    with pytest.raises(RlvrError, match="use_transformers_paged"):
-        check_trl_casts({"use_transformers_paged": True}, ModelConfig(dtype="bfloat16"))
-    check_trl_casts({"use_transformers_paged": True}, ModelConfig(dtype="bfloat16", pure_bf16=True))
-    with pytest.raises(RlvrError, match="use_transformers_paged"):
-        load_experiment(None, ["grpo.use_transformers_paged=true"])
+@pytest.mark.parametrize("key", ["use_transformers_paged", "use_transformers_continuous_batching"])
+def test_paged_generation_would_cast_the_masters_down(key):
+    with pytest.raises(RlvrError, match="use_transformers_continuous_batching"):
+        check_trl_casts({key: True}, ModelConfig(dtype="bfloat16"))
+    check_trl_casts({key: True}, ModelConfig(dtype="bfloat16", pure_bf16=True))
+    check_trl_casts({key: True, "bf16": False}, ModelConfig(dtype="float32"))  # no half compute: no cast
+    with pytest.raises(RlvrError, match="destroys fp32 master weights"):
+        load_experiment(None, [f"grpo.{key}=true", "grpo.bf16=true"])
+    built = SimpleNamespace(**vars(args()), use_transformers_continuous_batching=True)
+    with pytest.raises(RlvrError, match="destroys fp32 master weights"):
+        decide(ModelConfig(dtype="bfloat16"), built)
+
+
+def test_lora_under_fsdp_is_refused_up_front():
+    with pytest.raises(RlvrError, match="cannot save the adapter from FSDP shards"):
+        decide(ModelConfig(dtype="bfloat16", lora=LoraConfig()), args(fsdp="full_shard"))
 
 
 def test_upcast_touches_trainable_floating_parameters_only():
