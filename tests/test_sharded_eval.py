@@ -53,3 +53,38 @@ def test_two_ranks_give_the_verdicts_of_one(tmp_path):
     assert {k: v for k, v in two_metrics[0].items() if k != "world"} == {
         k: v for k, v in one_metrics.items() if k != "world"
     }
+
+
+def test_vllm_server_evaluation_pushes_weights_once_and_returns_completions_in_order():
+    """The server path's bookkeeping with a recording client in place of TRL's VLLMClient (vLLM is GPU-only)."""
+    from types import SimpleNamespace
+
+    from rl.config import EvalConfig
+    from rl.heldout import trainer_completer
+    from rl.models import build_char_tokenizer
+
+    tok = build_char_tokenizer()
+    calls = {"sync": 0, "generate": []}
+
+    class Client:
+        def generate(self, prompts, **params):
+            calls["generate"].append(params)
+            return {"completion_ids": [tok(f"<answer>{len(p)}</answer>")["input_ids"] for p in prompts]}
+
+    engine = SimpleNamespace(vllm_client=Client(), sync_weights=lambda: calls.__setitem__("sync", calls["sync"] + 1))
+    trainer = SimpleNamespace(
+        use_vllm=True,
+        vllm_mode="server",
+        vllm_generation=engine,
+        _last_loaded_step=3,
+        state=SimpleNamespace(global_step=5),
+        accelerator=SimpleNamespace(is_main_process=True, num_processes=1, process_index=0),
+    )
+    complete, shards = trainer_completer(trainer, tok, EvalConfig(max_new_tokens=7), seed=11)
+    prompts = ["What is 1 + 2?", "What is 10 + 20?"]
+    assert complete(prompts, [0, 1]) == [f"<answer>{len(tok(p)['input_ids'])}</answer>" for p in prompts]
+    assert complete(prompts, [0, 1])  # a second call at the same step pushes no weights again
+    assert calls["sync"] == 1 and trainer._last_loaded_step == 5 and shards.world == 1
+    params = calls["generate"][0]
+    assert params["temperature"] == 0.0 and params["max_tokens"] == 7 and params["repetition_penalty"] == 1.0
+    assert params["top_k"] == 0 and params["min_p"] == 0.0 and params["generation_kwargs"] == {"seed": 11}
