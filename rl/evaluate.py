@@ -485,14 +485,21 @@ class Shards:
         """Every rank's `items` (one per index of `indices`), in row order, padding dropped: the same on every rank."""
         if self.world == 1:
             return items[:n]
-        import torch.distributed as dist
-
-        per_rank: list = [None] * self.world
-        dist.all_gather_object(per_rank, items)
-        everything = [x for part in per_rank for x in part]
+        everything = [x for part in gather_from_ranks(items) for x in part]
         per = len(items)
         blocks = [everything[r * per : (r + 1) * per] for r in range(0, self.world, self.group)]
         return [x for block in blocks for x in block][:n]
+
+
+def gather_from_ranks(item) -> list:
+    """Every rank's `item`, in rank order (one process: just its own). A collective: every rank must call it."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [item]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, item)
+    return out
 
 
 def evaluate(

@@ -26,7 +26,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from rl.config import EvalConfig
-from rl.evaluate import Shards, evaluate, sample, vllm_generate
+from rl.evaluate import Shards, evaluate, gather_from_ranks, sample, vllm_generate
 from rl.tracking import write_json
 
 
@@ -36,23 +36,12 @@ def _backend(trainer) -> str:
     return f"vllm-{trainer.vllm_mode}"
 
 
-def _all_gather(item) -> list:
-    """Every rank's `item`, in rank order (one process: just its own)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return [item]
-    out: list = [None] * dist.get_world_size()
-    dist.all_gather_object(out, item)
-    return out
-
-
 def _sync_vllm(trainer) -> None:
     """Push the current policy weights into TRL's vLLM engine unless it already holds this step's (sleep level 2
     drops them: then always, as TRL's own `generate` does)."""
     engine = trainer.vllm_generation
     if trainer._last_loaded_step != trainer.state.global_step or getattr(engine, "_llm_weights_sleeping", False):
-        trainer.vllm_generation.sync_weights()
+        engine.sync_weights()
         trainer._last_loaded_step = trainer.state.global_step
 
 
@@ -91,7 +80,7 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
         def complete(prompts, indices, progress=None):
             # every rank's shard to rank 0, one request to the server, each rank's completions back (graded there)
             _sync_vllm(trainer)
-            shards = _all_gather((indices, prompts))
+            shards = gather_from_ranks((indices, prompts))
             payload = [None]
             if acc.is_main_process:
                 flat = [p for _, part in shards for p in part]

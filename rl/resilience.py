@@ -63,21 +63,24 @@ class PreemptionCallback(TrainerCallback):
         self.received = signal.Signals(signum).name
 
     def _any_rank_received(self) -> bool:
-        import torch
-        import torch.distributed as dist
-
         if self.received is None and self.flag_file is not None and self.flag_file.exists():
             self.received = "PREEMPT file"
-        flag = self.received is not None
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            tensor = torch.tensor([1.0 if flag else 0.0])
-            if dist.get_backend() == "nccl":
-                tensor = tensor.cuda()
-            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-            flag = bool(tensor.item() > 0)
-            if flag and self.received is None:
-                self.received = "preemption on another rank"
+        flag = any_rank(self.received is not None)
+        if flag and self.received is None:
+            self.received = "preemption on another rank"
         return flag
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on any rank (an all-reduce: every rank gets the same answer; one process: `flag`)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item() > 0)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._any_rank_received():
@@ -105,7 +108,7 @@ class NonFiniteGuard(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.trainer is None or not self.trainer.is_deepspeed_enabled or model is None:
             return
-        if not all_ranks_finite(local_weights(model), self.trainer.accelerator.device):
+        if not all_ranks_finite(local_weights(model)):
             raise TrainingStopped(
                 non_finite_message("weights after a DeepSpeed step", state.global_step, args.output_dir).replace(
                     "stopped before applying it", "DeepSpeed applied a non-finite update; stopped"
@@ -128,19 +131,11 @@ def local_weights(model):
             yield part.detach().reshape(-1)[: max(0, min(size, p.ds_numel - rank * size))]
 
 
-def all_ranks_finite(tensors, device) -> bool:
-    """True when every tensor on every rank is finite (an all-reduce, so every rank gets the same answer)."""
+def all_ranks_finite(tensors) -> bool:
+    """True when every tensor on every rank is finite (`any_rank`: every rank gets the same answer)."""
     import torch
-    import torch.distributed as dist
 
-    bad = torch.zeros(1, device=device)
-    for t in tensors:
-        if t.numel() and not torch.isfinite(t).all():
-            bad.fill_(1.0)
-            break
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-    return bool(bad.item() == 0)
+    return not any_rank(any(t.numel() and not torch.isfinite(t).all() for t in tensors))
 
 
 def check_finite_loss(loss, step: int, checkpoints: str) -> None:
@@ -148,12 +143,8 @@ def check_finite_loss(loss, step: int, checkpoints: str) -> None:
     none is left waiting in a collective). Works on every engine, DeepSpeed included, where gradients are not
     visible to callbacks."""
     import torch
-    import torch.distributed as dist
 
-    bad = (~torch.isfinite(loss.detach())).any().float().reshape(1)
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-    if bad.item() > 0:
+    if any_rank(not bool(torch.isfinite(loss.detach()).all())):
         raise TrainingStopped(non_finite_message("loss", step, checkpoints))
 
 

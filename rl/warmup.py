@@ -75,7 +75,8 @@ def train_warmup(
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("warm-up", total=cfg.max_steps, loss=float("nan"), acc=0.0)
         while step < cfg.max_steps:
-            input_ids, attention, labels = _batch(tokenizer, rng.sample(rows, min(cfg.batch_size, len(rows))))
+            batch = _batch(tokenizer, rng.sample(rows, min(cfg.batch_size, len(rows))))
+            input_ids, attention, labels = (t.to(model.device) for t in batch)  # train.run moved it to its device
             loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -225,13 +225,13 @@ def test_deepspeed_weight_check_reads_only_the_valid_part_of_a_partition():
     from rl.resilience import all_ranks_finite, local_weights
 
     plain = torch.nn.Linear(3, 2)
-    assert all_ranks_finite(local_weights(plain), "cpu")
+    assert all_ranks_finite(local_weights(plain))
     param = torch.nn.Parameter(torch.zeros(0))  # a ZeRO-3 parameter: empty here, its shard in ds_tensor
     param.ds_tensor = torch.tensor([1.0, 2.0, float("nan")])  # 2 values of a 2-element parameter + padding
     param.ds_numel = 2
     holder = torch.nn.Module()
     holder.w = param
     assert [t.tolist() for t in local_weights(holder)] == [[1.0, 2.0]]  # the padding's garbage is never read
-    assert all_ranks_finite(local_weights(holder), "cpu")
+    assert all_ranks_finite(local_weights(holder))
     param.ds_tensor[1] = float("inf")
-    assert not all_ranks_finite(local_weights(holder), "cpu")
+    assert not all_ranks_finite(local_weights(holder))
