@@ -58,7 +58,7 @@ class SeededSampling:
         if self.top_p < 1.0:
             ordered, order = logits.sort(dim=-1, descending=True)
             probs = ordered.softmax(-1)
-            outside = probs.cumsum(-1) - probs > self.top_p  # keep the smallest prefix whose mass reaches top_p
+            outside = probs.cumsum(-1) - probs >= self.top_p  # keep the smallest prefix whose mass reaches top_p
             logits = logits.scatter(1, order, ordered.masked_fill(outside, float("-inf")))
         probs = logits.softmax(-1)
         chosen = torch.cat([torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(self.generators)])
