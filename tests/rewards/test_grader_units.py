@@ -75,6 +75,41 @@ def test_boxed_contents_is_linear_on_a_megabyte_of_boxes():
     assert boxed_contents("\\boxed{1}" * 1000) == ["1"] * 1000
 
 
+def _unbox_by_rescanning(content: str) -> str:
+    """The unwrapping rule spelled out on strings (one brace scan per level): the reference for `boxed_contents`."""
+    import re
+
+    from rewards.math import _brace_pairs
+
+    box = re.compile(r"\\(?:boxed|fbox)\b\s*")
+    for _ in range(8):
+        stripped = content.strip()
+        match = box.match(stripped)
+        if not (match and stripped.startswith("{", match.end())):
+            return content
+        if _brace_pairs(stripped).get(match.end()) != len(stripped) - 1:
+            return content
+        content = stripped[match.end() + 1 : -1]
+    return content
+
+
+def test_nested_boxes_unwrap_as_the_rescanning_rule_does():
+    """Property: over random nestings (spaces, \\fbox, boxes that do not span their parent, escaped braces, depths
+    past the 8-level cap) the one-scan unwrapping equals the per-level rescanning rule."""
+    import random
+
+    rng = random.Random(0)
+    leaves = ["5", r"\frac{1}{2}", r"\{1, 2\}", "x + 1", "", r"\boxed{3} + 1", r"\boxed{a}\boxed{b}"]
+    for _ in range(2000):
+        inner = rng.choice(leaves)
+        for _ in range(rng.randint(0, 12)):
+            command = rng.choice([r"\boxed", r"\fbox", "\\boxed "])
+            inner = " " * rng.randint(0, 2) + command + "{" + inner + "}" + " " * rng.randint(0, 2)
+        text = r"so \boxed{" + inner + "} done"
+        expected = _unbox_by_rescanning(inner)
+        assert boxed_contents(text) == [expected], text
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
