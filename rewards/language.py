@@ -34,9 +34,14 @@ LANGUAGES = {
 }
 _CJK = _SCRIPTS["han"] + _SCRIPTS["kana"]
 # a word: one CJK character, or a run of other letters
-_WORD = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+")
-_MATH_OPEN = re.compile(r"\$|\\\(|\\\[")
-_MATH_CLOSE = {"$": "$", "\\(": "\\)", "\\[": "\\]"}
+_CJK_SCRIPT = {name: re.compile(f"[{_SCRIPTS[name]}]+") for name in ("han", "kana")}
+_CJK_ANY = re.compile(f"[{_CJK}]+")
+_LETTERS = re.compile(rf"[^\W\d_{_CJK}]+")
+_SPAN = r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]"
+_MATH_SPAN = re.compile(_SPAN, re.S)
+# plain runs and closed spans, possessive so that the one failing opener is scanned once and nothing backtracks
+_MATH_PREFIX = re.compile(rf"(?:[^$\\]+|\\(?![(\[])|{_SPAN})*+", re.S)
+_COMMAND = re.compile(r"\\[A-Za-z]+")
 _CLASSIFY = {name: re.compile(f"[{chars}]") for name, chars in _SCRIPTS.items()}
 
 
@@ -48,25 +53,30 @@ def script_share(text: str, scripts: tuple[str, ...]) -> float:
     >>> script_share("so 这个 works, x = 3", ("latin",))
     0.5
     """
-    words = [w for w in _WORD.findall(_without_math(text)) if not (len(w) == 1 and w.isascii())]
-    if not words:
+    text = _without_math(text)
+    # one CJK character is one word: count them per script with one C-level pass each, not a string apiece
+    total = hits = 0
+    for name in ("han", "kana"):
+        count = len(text) - len(_CJK_SCRIPT[name].sub("", text))
+        total += count
+        hits += count if name in scripts else 0
+    letters = [w for w in _LETTERS.findall(_CJK_ANY.sub(" ", text)) if not (len(w) == 1 and w.isascii())]
+    total += len(letters)
+    if not total:
         return 1.0
-    targets = [_CLASSIFY[s] for s in scripts]
-    return sum(any(t.match(w) for t in targets) for w in words) / len(words)
+    targets = [_CLASSIFY[s] for s in scripts if s not in _CJK_SCRIPT]
+    hits += sum(any(t.match(w) for t in targets) for w in letters)
+    return hits / total
 
 
 def _without_math(text: str) -> str:
-    """Text with ``$..$``, ``\\(..\\)``, ``\\[..\\]`` spans and LaTeX commands blanked; one linear pass."""
-    kept, position = [], 0
-    while True:
-        opener = _MATH_OPEN.search(text, position)
-        end = -1 if opener is None else text.find(_MATH_CLOSE[opener.group()], opener.end())
-        if end < 0:
-            kept.append(text[position:])
-            break
-        kept.append(text[position : opener.start()])
-        position = end + len(_MATH_CLOSE[opener.group()])
-    return re.sub(r"\\[A-Za-z]+", " ", " ".join(kept))
+    """Text with ``$..$``, ``\\(..\\)``, ``\\[..\\]`` spans and LaTeX commands blanked; linear, in C.
+
+    Spans are taken left to right, each closed by the nearest closer; the first opener with no closer ends the
+    blanking and the rest is kept as written (an unclosed ``$`` is a dollar sign, not math).
+    """
+    reach = _MATH_PREFIX.match(text).end()  # up to the first opener that never closes
+    return _COMMAND.sub(" ", _MATH_SPAN.sub(" ", text[:reach]) + text[reach:])
 
 
 @register
