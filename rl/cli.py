@@ -52,17 +52,21 @@ def build_parser() -> Parser:
 
     launch = sub.add_parser("launch", help="multi-GPU / multi-node training with accelerate and vLLM (GPU machines)")
     launch.add_argument("config", help="experiment YAML")
-    launch.add_argument("--gpus", type=int, required=True, help="GPUs per node")
-    launch.add_argument("--nodes", type=int, default=1, help="nodes (more than 1 needs --emit slurm)")
+    launch.add_argument("--gpus", type=int, help="GPUs per node (default: the recipe's launch.gpus)")
+    launch.add_argument("--nodes", type=int, help="nodes (default: launch.nodes; more than 1 needs --emit slurm)")
     launch.add_argument(
         "--vllm",
-        choices=["colocate", "server"],
-        default="colocate",
-        help="vLLM inside each training process, or `trl vllm-serve` on GPUs of its own",
+        choices=["colocate", "server", "off"],
+        help="only for recipes that do not say: vLLM in each training process, `trl vllm-serve` on GPUs of its own",
     )
-    launch.add_argument("--strategy", help="accelerate config: ddp, zero2, zero3, fsdp2 or a .yaml path")
+    launch.add_argument(
+        "--strategy", help="ddp, zero2, zero3, fsdp2 or an accelerate .yaml (default: the planner picks)"
+    )
+    launch.add_argument("--gpu-memory", type=float, help="GiB per GPU to plan for (default: launch.gpu_memory)")
+    launch.add_argument("--params", type=float, help="model size in billions, when its config cannot be read")
+    launch.add_argument("--activate", help="shell line that activates rlvr's environment in emitted scripts")
     launch.add_argument("--emit", choices=["shell", "slurm"], help="write a bash or sbatch script instead of running")
-    launch.add_argument("--dry-run", action="store_true", help="print the script instead of running or writing it")
+    launch.add_argument("--dry-run", action="store_true", help="print the memory plan and script; run nothing")
     launch.add_argument("--output-dir", help="run directory (default: runs/<name>)")
     launch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
@@ -91,6 +95,7 @@ def cmd_train(args) -> int:
     exp = load_experiment(config, args.overrides)
     if args.dry_run:
         sys.stdout.write(dump_yaml(exp))
+        print("\n".join("# " + line for line in _dry_run_memory(exp, config, args.overrides).splitlines()))
         return 0
     if world_size() > 1 and run_dir is None:
         raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
@@ -109,6 +114,33 @@ def cmd_train(args) -> int:
 
     run(exp, run_dir, resume=args.resume is not None)
     return 0
+
+
+def _dry_run_memory(exp, config, overrides: list[str]) -> str:
+    """The memory plan as text (refused with RlvrError when it does not fit): under a launch, for this launch;
+    otherwise, for the recipe's stated hardware as `rlvr launch` would run it."""
+    import os
+
+    from rl.memory import dry_run_budget
+    from rl.tracking import world_size
+
+    if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith("builtin:") and config:
+        from rl.launch import make_plan
+
+        try:
+            plan = make_plan(str(config), None, None, None, None, None, list(overrides or []))
+        except RlvrError as err:
+            if "cannot read" not in str(err):
+                raise
+            return f"memory: not planned: {err}"
+        return f"{plan.budget}\nas `rlvr launch` would run it: {plan.strategy} ({plan.why}), vLLM {plan.vllm}"
+    budget = dry_run_budget(exp, os.environ)
+    if isinstance(budget, str):
+        return f"memory: {budget}"
+    if not budget.fits:
+        print("\n".join("# " + line for line in budget.table().splitlines()))
+        raise RlvrError(budget.refusal())
+    return budget.table()
 
 
 def cmd_rewards(args) -> int:
@@ -141,6 +173,9 @@ def cmd_launch(args) -> int:
         args.dry_run,
         args.output_dir,
         args.overrides,
+        args.gpu_memory,
+        args.params,
+        args.activate,
     )
 
 

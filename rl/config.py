@@ -145,6 +145,20 @@ class LoggingConfig:
 
 
 @dataclass
+class LaunchConfig:
+    """The hardware a recipe is written for. `rlvr launch` plans for it when --gpus/--nodes/--gpu-memory are absent;
+    `rlvr train` ignores it."""
+
+    gpus: int | None = None
+    """GPUs per node."""
+    nodes: int = 1
+    gpu_memory: float = 80.0
+    """GiB per GPU."""
+    prompt_tokens: int = 512
+    """Longest prompt (tokens) the memory planner assumes; TRL does not cap prompts."""
+
+
+@dataclass
 class Experiment:
     name: str = "experiment"
     variant: str | None = None
@@ -159,6 +173,7 @@ class Experiment:
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -347,6 +362,10 @@ def validate(exp: Experiment) -> None:
         raise RlvrError("dynamic_sampling.max_rounds must be at least 1 when dynamic sampling is enabled")
     if exp.dynamic_sampling.enabled and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
+    if (exp.launch.gpus is not None and exp.launch.gpus < 1) or exp.launch.nodes < 1:
+        raise RlvrError("launch.gpus and launch.nodes must be at least 1")
+    if exp.launch.gpu_memory <= 0 or exp.launch.prompt_tokens < 1:
+        raise RlvrError("launch.gpu_memory (GiB) and launch.prompt_tokens must be positive")
     if not exp.rewards:
         raise RlvrError("rewards: at least one reward is required (see `rlvr rewards` for the names)")
     known = rewards.names()

@@ -1,11 +1,15 @@
-"""`rlvr launch`: the commands and scripts it prints for each recipe (no GPU needed to check them)."""
+"""`rlvr launch`: memory plans, scripts that follow the recipe, vLLM server layouts (no GPU needed to check them)."""
 
+import os
 import re
 import subprocess
-from pathlib import Path
+import time
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
+from rl import launch as launch_mod
 from tests.conftest import REPO, rlvr
 
 RECIPES = sorted(
@@ -13,6 +17,32 @@ RECIPES = sorted(
     for p in (REPO / "configs").glob("*.yaml")
     if p.name != "tiny-arith.yaml" and not p.name.startswith("tiny-")
 )
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`rlvr launch ...` in this process (a subprocess per call costs seconds); same code path as the CLI."""
+    from rl.cli import main
+
+    monkeypatch.chdir(REPO)
+
+    def run(*args: str) -> SimpleNamespace:
+        try:
+            code = main(["launch", *args])
+        except SystemExit as exit:
+            code = exit.code
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def _recipe(path: str) -> dict:
+    return yaml.safe_load((REPO / path).read_text())
+
+
+def _train_line(text: str) -> str:
+    return next(x for x in text.splitlines() if "accelerate launch" in x and not x.startswith("#"))
 
 
 def test_there_are_recipes():
@@ -26,84 +56,176 @@ def test_there_are_recipes():
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_each_recipe_on_8_gpus(recipe):
-    result = rlvr("launch", recipe, "--gpus", "8", "--dry-run")
+def test_each_recipe_fits_its_stated_hardware_and_is_not_rewritten(recipe, cli):
+    raw = _recipe(recipe)
+    result = cli(recipe, "--dry-run")
     assert result.returncode == 0, result.stderr
-    line = next(x for x in result.stdout.splitlines() if x.startswith("accelerate launch"))
-    assert "--num_processes 8 --num_machines 1" in line
-    assert re.search(r"--config_file \S+/configs/accelerate/(zero2|zero3)\.yaml", line)
-    assert f"-m rl train {recipe} --output-dir runs/" in line
-    assert "--set grpo.use_vllm=true --set grpo.vllm_mode=colocate" in line
-    assert "trl vllm-serve" not in result.stdout
-    assert subprocess.run(["bash", "-n"], input=result.stdout, text=True).returncode == 0
+    text = result.stdout
+    assert re.search(r"# +peak \(\w+\) +[\d.]+ GiB +of [\d.]+: fits", text), text[:2000]
+    assert f"of {raw['launch']['gpu_memory']:g}: fits" in text
+    line = _train_line(text)
+    assert f"-m rl train {recipe} --output-dir runs/{raw['name']}" in line
+    assert "grpo.use_vllm" not in line and "grpo.vllm_mode" not in line  # the recipe decides
+    assert raw["grpo"].get("vllm_max_model_length") or not raw["grpo"].get("use_vllm")
+    assert str(REPO) not in text  # relocatable: nothing from this checkout's absolute paths
+    assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
 
 
-def test_7b_gets_zero3_and_small_models_zero2():
-    big = rlvr("launch", "configs/dapo-qwen2.5-7b.yaml", "--gpus", "8", "--dry-run").stdout
-    small = rlvr("launch", "configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--dry-run").stdout
-    assert "accelerate/zero3.yaml" in big and "accelerate/zero2.yaml" in small
-    fsdp = rlvr("launch", "configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--strategy", "fsdp2", "--dry-run").stdout
-    assert "accelerate/fsdp2.yaml" in fsdp
+def test_vllm_follows_the_recipe_and_a_conflicting_flag_is_refused(cli):
+    qlora = "configs/falcon3-7b-gsm8k-qlora.yaml"  # use_vllm: false
+    out = cli(qlora, "--dry-run").stdout
+    assert "trl vllm-serve" not in out and "vLLM: off" in out and "--multi_gpu" not in out
+    refused = cli(qlora, "--vllm", "colocate", "--dry-run")
+    assert refused.returncode == 2 and "conflicts with the recipe" in refused.stderr
+    assert "--set grpo.use_vllm=true --set grpo.vllm_mode=colocate" in refused.stderr
+    agreed = cli("configs/dapo-qwen2.5-7b.yaml", "--vllm", "server", "--dry-run")
+    assert agreed.returncode == 0, agreed.stderr
+    override = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--set", "grpo.use_vllm=false", "--dry-run")
+    assert override.returncode == 0, override.stderr
+    assert "vLLM: off" in override.stdout and "--set grpo.use_vllm=false" in _train_line(override.stdout)
+    # an explicit override is planned too: vLLM on a 24 GiB GPU at 30% cannot hold Falcon's 32k context
+    squeezed = cli(qlora, "--set", "grpo.use_vllm=true", "--set", "grpo.vllm_mode=colocate", "--dry-run")
+    assert squeezed.returncode == 2 and "vllm_max_model_length" in squeezed.stderr
 
 
-def test_single_node_server_mode_gives_vllm_the_last_gpu():
-    out = rlvr("launch", "configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--vllm", "server", "--dry-run").stdout
-    assert "CUDA_VISIBLE_DEVICES=7 trl vllm-serve --model Qwen/Qwen2.5-1.5B-Instruct" in out
+def test_strategy_follows_the_plan(cli):
+    one = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--dry-run").stdout
+    assert "strategy: ddp" in one and "--use_deepspeed" not in _train_line(one)
+    eight = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--dry-run").stdout
+    assert "strategy: zero2" in eight and "--zero_stage 2" in _train_line(eight)
+    # DAPO on 3 training GPUs of 72 GiB: ZeRO-2 keeps 2 bytes/param of weights on each and does not fit; ZeRO-3 does
+    two = cli("configs/dapo-qwen2.5-7b.yaml", "--gpus", "4", "--gpu-memory", "72", "--dry-run").stdout
+    assert "strategy: zero3" in two and "--zero_stage 3 --zero3_init_flag true" in _train_line(two)
+    qlora = cli("configs/falcon3-7b-gsm8k-qlora.yaml", "--gpus", "4", "--dry-run").stdout
+    assert "strategy: ddp (QLoRA" in qlora and "--multi_gpu" in _train_line(qlora)
+    fsdp = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--strategy", "fsdp2", "--dry-run").stdout
+    assert "--use_fsdp --fsdp_version 2" in _train_line(fsdp)
+
+
+def test_an_oversized_plan_is_refused_with_one_line(cli):
+    result = rlvr(
+        "launch", "configs/dapo-qwen2.5-7b.yaml", "--set", "grpo.per_device_train_batch_size=16", "--dry-run"
+    )
+    assert result.returncode == 2
+    errors = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert "biggest term: activations" in errors[0] and "per_device_train_batch_size" in errors[0]
+    assert "DOES NOT FIT" in result.stdout  # the table, for the curious
+    small = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpu-memory", "24", "--dry-run")
+    assert small.returncode == 2 and "more than 24 GiB" in small.stderr
+
+
+def test_single_node_server_mode_gives_vllm_its_gpu_with_data_parallel_1(cli):
+    out = cli("configs/dapo-qwen2.5-7b.yaml", "--dry-run").stdout
+    assert (
+        "CUDA_VISIBLE_DEVICES=7 trl vllm-serve --model Qwen/Qwen2.5-7B --tensor_parallel_size 1 "
+        "--data_parallel_size 1 --max_model_len 21504" in out
+    )
     assert "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 accelerate launch" in out
     assert "--num_processes 7 --num_machines 1" in out
-    assert "grpo.vllm_mode=server" in out and "grpo.vllm_server_host=127.0.0.1" in out
-    assert "curl -sf http://127.0.0.1:8000/health" in out
-    assert "kill $VLLM_PID" in out
+    assert "grpo.vllm_server_host=127.0.0.1" in out
+    assert "wait_healthy http://127.0.0.1:8000/health $VLLM_PID runs/dapo-qwen2.5-7b/vllm-serve.log" in out
 
 
-@pytest.mark.parametrize("recipe", RECIPES)
-def test_three_nodes_with_a_vllm_node_as_slurm(recipe):
-    result = rlvr("launch", recipe, "--gpus", "8", "--nodes", "3", "--vllm", "server", "--emit", "slurm", "--dry-run")
+@pytest.mark.parametrize("recipe", ["configs/dapo-qwen2.5-7b.yaml"])
+def test_three_nodes_with_a_vllm_node_as_slurm(recipe, cli):
+    result = cli(recipe, "--gpus", "8", "--nodes", "3", "--emit", "slurm", "--dry-run")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "#SBATCH --nodes=3" in text and "#SBATCH --gpus-per-node=8" in text and "#SBATCH --requeue" in text
     assert "VLLM_NODE=${NODES[2]}" in text  # the last node serves vLLM ...
     assert 'srun --nodes=1 --ntasks=1 -w "$VLLM_NODE" trl vllm-serve' in text
-    assert "--data-parallel-size 8" in text
+    assert "--data_parallel_size 1" in text and "--data-parallel-size 8" not in text
     assert 'srun --nodes=2 --ntasks=2 -w "$TRAIN_NODES"' in text  # ... the first two train
     assert "--num_processes 16 --num_machines 2 --machine_rank \\$SLURM_PROCID" in text
     assert "grpo.vllm_server_host=$VLLM_NODE" in text
+    assert 'cd "${RLVR_WORKDIR:-${SLURM_SUBMIT_DIR:-.}}"' in text and 'eval "${RLVR_ACTIVATE:-' in text
     assert "touch runs/" in text and "scontrol requeue" in text and "preempted.json" in text
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
 
 
-def test_slurm_script_is_written_without_dry_run(tmp_path):
-    out = tmp_path / "r"
-    result = rlvr(
-        "launch",
-        "configs/gsm8k-qwen2.5-1.5b.yaml",
-        "--gpus",
-        "4",
-        "--nodes",
-        "2",
-        "--emit",
-        "slurm",
-        "--output-dir",
-        str(out),
-    )
+def test_colocated_recipe_on_two_nodes_as_slurm(cli):
+    result = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "4", "--nodes", "2", "--emit", "slurm",
+                  "--dry-run")  # fmt: skip
     assert result.returncode == 0, result.stderr
-    script = Path(str(out) + ".sbatch")
-    assert "#SBATCH --nodes=2" in script.read_text() and "--num_processes 8 --num_machines 2" in script.read_text()
+    assert "--num_processes 8 --num_machines 2" in result.stdout and "trl vllm-serve" not in result.stdout
+
+
+def _run_wait(tmp_path, pid: int, timeout: str) -> subprocess.CompletedProcess:
+    log = tmp_path / "vllm-serve.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "CUDA out of memory\n")
+    script = f"{launch_mod._WAIT}\nwait_healthy http://127.0.0.1:9/health {pid} {log}\necho healthy\n"
+    env = os.environ | {"VLLM_HEALTH_TIMEOUT": timeout}
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_health_wait_stops_when_the_server_died(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    result = _run_wait(tmp_path, dead.pid, "600")
+    assert result.returncode == 1 and "healthy" not in result.stdout
+    assert "exited before it was healthy" in result.stderr and "CUDA out of memory" in result.stderr
+    assert "line 59" not in result.stderr  # only the tail of the log
+
+
+def test_health_wait_has_a_deadline(tmp_path):
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        start = time.monotonic()
+        result = _run_wait(tmp_path, alive.pid, "0")
+        assert result.returncode == 1 and "not healthy within 0 s" in result.stderr
+        assert time.monotonic() - start < 30
+        assert alive.wait(timeout=10) is not None  # the script stopped the server
+    finally:
+        alive.kill()
+
+
+def test_activation_line_and_workdir(tmp_path, cli):
+    out = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--activate", "module load cuda && conda activate rl",
+               "--dry-run").stdout  # fmt: skip
+    assert 'eval "${RLVR_ACTIVATE:-module load cuda && conda activate rl}"' in out
+    assert 'cd "${RLVR_WORKDIR:-.}"' in out
+
+
+def test_strategy_flags_say_what_the_accelerate_configs_say():
+    """configs/accelerate/*.yaml (for hand launches) and the flags emitted scripts carry must not drift apart."""
+    for strategy, flags in launch_mod.STRATEGY_FLAGS.items():
+        config = yaml.safe_load((REPO / "configs" / "accelerate" / f"{strategy}.yaml").read_text())
+        settings = {
+            k: v for k, v in zip(flags, flags[1:], strict=False) if k.startswith("--") and not v.startswith("--")
+        }
+        section = config.get("deepspeed_config") or config.get("fsdp_config") or {}
+        for key, value in section.items():
+            assert str(settings.get(f"--{key}")).lower() == str(value).lower(), (strategy, key, settings)
+        assert len(settings) == len(section), (strategy, settings, section)
+        kind = {"ddp": "MULTI_GPU", "zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp2": "FSDP"}[strategy]
+        assert config["distributed_type"] == kind
+        assert ("--use_deepspeed" in flags) == (kind == "DEEPSPEED") and ("--use_fsdp" in flags) == (kind == "FSDP")
+
+
+def test_slurm_script_is_written_without_dry_run(tmp_path, cli):
+    out = tmp_path / "r"
+    result = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "4", "--nodes", "2", "--emit", "slurm",
+        "--output-dir", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    script = (tmp_path / "r.sbatch").read_text()
+    assert "#SBATCH --nodes=2" in script and "--num_processes 8 --num_machines 2" in script
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["configs/tiny-arith.yaml", "--gpus", "2", "--dry-run"], "builtin:* models"),
-        (["configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "1", "--vllm", "server", "--dry-run"], "--gpus 2 or more"),
+        (["configs/dapo-qwen2.5-7b.yaml", "--gpus", "1", "--dry-run"], "--gpus 2 or more"),
         (["configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--nodes", "2", "--dry-run"], "use --emit slurm"),
-        (
-            ["configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--strategy", "zero9", "--dry-run"],
-            "no accelerate config",
-        ),
+        (["configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "8", "--strategy", "zero9", "--dry-run"], "--strategy must"),
+        (["configs/gsm8k-qwen2.5-1.5b.yaml", "--strategy", "nope.yaml", "--dry-run"], "no accelerate config"),
+        (["configs/falcon3-7b-gsm8k-qlora.yaml", "--strategy", "zero3", "--dry-run"], "4-bit base cannot shard"),
         (["configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "0", "--dry-run"], "at least 1"),
+        (["configs/gsm8k-qwen2.5-1.5b.yaml", "--set", "model.name_or_path=a/b", "--dry-run"], "pass --params"),
     ],
 )
-def test_launch_errors(args, message):
-    result = rlvr("launch", *args)
+def test_launch_errors(args, message, cli):
+    result = cli(*args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
