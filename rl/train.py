@@ -90,6 +90,7 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
 
 
 def make_trainer_class():
+    import torch
     from trl import GRPOTrainer
 
     from rl.dynamic_sampling import DynamicSamplingMixin
@@ -97,6 +98,16 @@ def make_trainer_class():
     class RlvrGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
         """GRPOTrainer whose logs also carry per-reward counters, and that stops on a non-finite loss before its
         backward (on every engine: under DeepSpeed `p.grad` is empty, so `NonFiniteGuard` cannot see gradients)."""
+
+        _generation_seconds = 0.0
+
+        def _generate_and_score_completions(self, inputs):
+            start = time.perf_counter()
+            out = super()._generate_and_score_completions(inputs)
+            if torch.cuda.is_available() and torch.cuda.is_initialized():  # queued kernels: wait, for an honest split
+                torch.cuda.synchronize()
+            self._generation_seconds += time.perf_counter() - start
+            return out
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -108,9 +119,25 @@ def make_trainer_class():
                 for fn in self.reward_funcs:
                     for key, value in getattr(fn, "pop_metrics", dict)().items():
                         logs[f"rewards/{fn.__name__}/{key}"] = value
+                logs.update(gpu_memory_metrics())
+                logs["time/generation_s"] = round(self._generation_seconds, 4)  # rollouts + rewards since last log
+                self._generation_seconds = 0.0
             super().log(logs, start_time)
 
     return RlvrGRPOTrainer
+
+
+def gpu_memory_metrics() -> dict[str, float]:
+    """This rank's CUDA memory since the last log, in GiB (allocated peak and reserved), then the peak is reset;
+    empty on CPU. Compare with `rlvr launch --dry-run`'s plan."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    reserved = torch.cuda.max_memory_reserved() / 2**30
+    torch.cuda.reset_peak_memory_stats()
+    return {"gpu/peak_allocated_gib": round(peak, 3), "gpu/peak_reserved_gib": round(reserved, 3)}
 
 
 def ranks_in_sync(trainer) -> bool | None:
