@@ -324,7 +324,7 @@ def shell_script(plan: Plan) -> str:
     ]
     if plan.vllm == "server":
         serve = plan.gpus - plan.server_tp
-        log = shlex.quote(plan.run_dir + "/vllm-serve.log")
+        log = shlex.quote(plan.run_dir + "-vllm-serve.log")
         lines += [
             _WAIT,
             f"CUDA_VISIBLE_DEVICES={_devices(serve, plan.server_tp)} {_serve(plan)} > {log} 2>&1 &",
@@ -339,7 +339,7 @@ def shell_script(plan: Plan) -> str:
 
 def slurm_script(plan: Plan) -> str:
     run_dir = shlex.quote(plan.run_dir)
-    log = shlex.quote(plan.run_dir + "/vllm-serve.log")
+    log = shlex.quote(plan.run_dir + "-vllm-serve.log")
     n_train = plan.train_nodes
     train = shlex.join(accelerate_args(plan, "$SLURM_PROCID", "$MASTER") + train_args(plan, "$VLLM_NODE"))
     # inside `bash -c "..."`: $MASTER and $VLLM_NODE expand in this script, $SLURM_PROCID on each node's task

@@ -124,7 +124,7 @@ def test_single_node_server_mode_gives_vllm_its_gpu_with_data_parallel_1(cli):
     assert "CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6 accelerate launch" in out
     assert "--num_processes 7 --num_machines 1" in out
     assert "grpo.vllm_server_host=127.0.0.1" in out
-    assert "wait_healthy http://127.0.0.1:8000/health $VLLM_PID runs/dapo-qwen2.5-7b/vllm-serve.log" in out
+    assert "wait_healthy http://127.0.0.1:8000/health $VLLM_PID runs/dapo-qwen2.5-7b-vllm-serve.log" in out
 
 
 @pytest.mark.parametrize("recipe", ["configs/dapo-qwen2.5-7b.yaml"])
@@ -229,3 +229,35 @@ def test_slurm_script_is_written_without_dry_run(tmp_path, cli):
 def test_launch_errors(args, message, cli):
     result = cli(*args)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_emitted_server_script_runs_end_to_end_with_stand_in_commands(tmp_path, cli):
+    """The bash script itself, executed: `trl`, `curl` and `accelerate` are stand-ins on PATH that record what they
+    were asked. The server starts on its GPU, training starts once healthy, the run directory is still empty (so
+    `rlvr train` accepts it) and the server is stopped at exit."""
+    script = cli("configs/dapo-qwen2.5-7b.yaml", "--dry-run").stdout
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_ins = {
+        "trl": 'echo "GPU $CUDA_VISIBLE_DEVICES: trl $*" > served; exec sleep 60',
+        "curl": "exit 0",
+        "accelerate": 'echo "GPU $CUDA_VISIBLE_DEVICES: $*" > trained; ls -A runs/dapo-qwen2.5-7b > run_dir_contents',
+    }
+    for name, body in stand_ins.items():
+        (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    env = os.environ | {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "RLVR_WORKDIR": str(tmp_path),
+        "RLVR_ACTIVATE": "true",
+    }
+    start = time.monotonic()
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < 30  # the stand-in server (sleep 60) was stopped by the EXIT trap
+    assert (tmp_path / "served").read_text().startswith("GPU 7: trl vllm-serve --model Qwen/Qwen2.5-7B")
+    trained = (tmp_path / "trained").read_text()
+    assert trained.startswith("GPU 0,1,2,3,4,5,6: launch --use_deepspeed")
+    assert "-m rl train configs/dapo-qwen2.5-7b.yaml --output-dir runs/dapo-qwen2.5-7b" in trained
+    assert (tmp_path / "run_dir_contents").read_text() == ""
+    assert (tmp_path / "runs" / "dapo-qwen2.5-7b-vllm-serve.log").is_file()
