@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rewards.normalize import UNKNOWN, brackets, explosive, normalize, quick_equivalent, relation
+from rewards.normalize import UNKNOWN, as_number, brackets, explosive, normalize, quick_equivalent, relation
 from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\b\s*")
@@ -34,19 +34,31 @@ def extract_answer(completion: str | None) -> str | None:
 
     Only text after the last ``</think>`` counts (a completion without think tags is read whole; one whose last
     ``<think>`` never closes has no answer). Inside that part: the ``<answer>`` tag's content (its ``\boxed{}``
-    if it holds one), else the last ``\boxed{}``, else a ``#### N`` line. Two or more distinct candidates of the
-    chosen kind (several boxes, several answer tags, several ``####`` lines that disagree) count as no answer.
+    if it holds one), else the last ``\boxed{}``, else a ``#### N`` line. Two or more candidates of the chosen kind
+    with different values (several boxes, several answer tags, several ``####`` lines that disagree) count as no
+    answer; the same value written twice (``\frac12`` ... ``0.5``) is one answer.
 
     >>> extract_answer(r"<think>hmm</think> First \boxed{3}, then \boxed{4}.") is None
     True
     >>> extract_answer("Natalia sold 72 clips.\n#### 72")
     '72'
     """
+    answers = extract_answers(completion)
+    return answers[0] if len(answers) == 1 else None
+
+
+def extract_answers(completion: str | None, lenient: bool = False) -> tuple[str, ...]:
+    r"""Every final-answer candidate of the chosen kind (see ``extract_answer``), one per distinct value.
+
+    Several values are no answer against a single-valued gold, and a multi-part answer against a gold with that
+    many parts (``grade``). ``lenient`` (for *evaluating* base models that never box; never a training default):
+    with no tag, box or ``####`` line, the last LaTeX expression, else the last number, of the final sentence.
+    """
     if not isinstance(completion, str) or not completion:
-        return None
+        return ()
     region = answer_region(completion)
     if region is None:
-        return None
+        return ()
     tags = tag_contents(region, ANSWER_OPEN, ANSWER_CLOSE)
     if tags:
         candidates = []
@@ -54,15 +66,43 @@ def extract_answer(completion: str | None) -> str | None:
             candidates.extend(boxed_contents(content) or [content])
     else:
         candidates = boxed_contents(region) or _HASHES.findall(region)
-    return _single(candidates)
+    if not candidates and lenient:
+        candidates = _last_expression(region)
+    return _distinct([c.strip() for c in candidates if normalize(c)])
 
 
-def _single(candidates: list[str]) -> str | None:
-    """The one distinct non-empty candidate, or None."""
-    kept = [c.strip() for c in candidates if normalize(c)]
-    if not kept or len({normalize(c) for c in kept}) > 1:
-        return None
-    return kept[-1]
+def _distinct(candidates: list[str]) -> tuple[str, ...]:
+    """One candidate per value, the last spelling of each, in order of their last appearance."""
+    kept: list[str] = []
+    for c in reversed(candidates):
+        if not any(_same_value(c, k) for k in kept):
+            kept.append(c)
+    return tuple(reversed(kept))
+
+
+def _same_value(a: str, b: str) -> bool:
+    na, nb = normalize(a), normalize(b)
+    if na == nb:
+        return True
+    x, y = as_number(na), as_number(nb)
+    return x is not None and x == y
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_LAST_MATH = re.compile(r"\$([^$]{1,200})\$|\\\((.{1,200}?)\\\)")
+_LAST_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?(?:/\d+)?")
+
+
+def _last_expression(region: str) -> list[str]:
+    sentences = [s for s in _SENTENCE_END.split(region.strip()) if s.strip()]
+    if not sentences:
+        return []
+    last = sentences[-1][-2000:]
+    maths = _LAST_MATH.findall(last)
+    if maths:
+        return [next(m for m in maths[-1] if m)]
+    numbers = _LAST_NUMBER.findall(last)
+    return numbers[-1:]
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -164,24 +204,131 @@ def is_equivalent(gold: object, answer: str | None) -> bool | None:
 def _gold_text(gold: object) -> str:
     """Golds arrive as strings, sometimes as numbers (a numeric dataset column)."""
     if isinstance(gold, str):
-        if "\\boxed" in gold or "\\fbox" in gold:  # a gold written as "\boxed{5}"
-            boxes = boxed_contents(gold)
-            return boxes[0] if len(boxes) == 1 else ""
+        if "\\boxed" in gold or "\\fbox" in gold:  # a gold written as "\boxed{5}", or as several boxes
+            return ", ".join(boxed_contents(gold))
         return gold
     if isinstance(gold, (int, float, Fraction)) and not isinstance(gold, bool):
         return str(gold)
     return ""
 
 
-def grade(completion: str | None, gold: object) -> bool | None:
+def grade(completion: str | None, gold: object, lenient: bool = False) -> bool | None:
     r"""Whether the completion's final answer equals the gold; None when the gold cannot be parsed.
+
+    A gold with several parts (``1, -2``; several boxes; ``(5,8), (8,5)``) is matched, as a set, against the
+    answer's parts: several final boxes, or one answer listing them (``-2 \text{ and } 1``,
+    ``(x, y) = (5, 8) \text{ and } (8, 5)``). Against a single-valued gold several values stay no answer.
 
     >>> grade("<think>7+9=16</think><answer>936</answer>", "936")
     True
+    >>> grade(r"<think>roots</think> $\boxed{-2}$ \text{ and } $\boxed{1}$", "1,-2")
+    True
     """
-    return is_equivalent(gold, extract_answer(completion))
+    return grade_answers(_gold_text(gold), extract_answers(completion, lenient))
+
+
+def grade_answers(gold_text: str, answers: tuple[str, ...]) -> bool | None:
+    """``grade`` after extraction: the gold's text against the distinct answer candidates."""
+    gold_parts = split_parts(gold_text)
+    if len(gold_parts) < 2:
+        return is_equivalent(gold_text, answers[0] if len(answers) == 1 else None)
+    answer_parts = _distinct([part for a in answers for part in split_parts(a)])
+    if len(answers) == 1 and len(answer_parts) < 2:
+        return is_equivalent(gold_text, answers[0])  # one object against the listed gold: math-verify decides
+    return _match_parts(gold_parts, answer_parts)
 
 
 def quick_grade(completion: str | None, gold: object) -> object:
     """``grade`` when it is settled without sympy (cheap, in-process), else ``normalize.UNKNOWN``."""
-    return quick_equivalent(_gold_text(gold), extract_answer(completion))
+    return quick_grade_answers(_gold_text(gold), extract_answers(completion))
+
+
+def quick_grade_answers(gold_text: str, answers: tuple[str, ...]) -> object:
+    if len(split_parts(gold_text)) >= 2:
+        return UNKNOWN
+    return quick_equivalent(gold_text, answers[0] if len(answers) == 1 else None)
+
+
+_PART_WORDS = re.compile(r"\\(?:text|mbox|textrm|mathrm)\s*\{\s*(and|or)\s*\}")
+_NAMES_EQUAL = re.compile(r"^\s*\(?\s*[a-zA-Z](?:_\{?\w+\}?)?(?:\s*,\s*[a-zA-Z](?:_\{?\w+\}?)?)+\s*\)?\s*=\s*")
+_MAX_PARTS = 12
+
+
+def split_parts(text: str) -> list[str]:
+    r"""The top-level parts of an answer or gold: ``1, -2`` -> ``['1', '-2']``; ``(5, 8) and (8, 5)`` -> two tuples.
+
+    One bracketed object (``(2, 3)``, ``[1, 2)``, ``\{1, 2\}``), a grouped number (``1,000``, ``10,\!000``) and
+    plain text are one part.
+    """
+    if not text or len(text) > 2000:
+        return [text] if text else []
+    s = _PART_WORDS.sub(lambda m: f" {m.group(1)} ", text)
+    s = s.replace("$", " ").strip()
+    s = re.sub(r"\\(?:left|right)(?![A-Za-z])", "", s)
+    s = _NAMES_EQUAL.sub("", s)  # "(x, y) = (5, 8) and (8, 5)": the names, then the values
+    if as_number(normalize(s)) is not None or _one_group(s):
+        return [text]
+    pieces, depth, start = [], 0, 0
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in ",;":
+            if ch == "," and re.match(r"\d{3}(?!\d)", s[i + 1 :]) and i and s[i - 1].isdigit():
+                i += 1
+                continue  # 1,000: thousands, not two parts
+            pieces.append(s[start:i])
+            start = i + 1
+        elif depth == 0 and re.match(r"\s(?:and|or)\s", s[i : i + 5]):
+            pieces.append(s[start:i])
+            start = i + (4 if s[i + 1 : i + 4] == "and" else 3)
+        i += 1
+    pieces.append(s[start:])
+    parts = [p.strip() for p in pieces if p.strip()]
+    return parts if len(parts) >= 2 else [text]
+
+
+def _one_group(s: str) -> bool:
+    """True when ``s`` is one bracketed object: its first bracket closes at its last character."""
+    s = s.strip()
+    if s.startswith("\\{"):
+        s = s[1:]
+    if not s or s[0] not in "([{":
+        return False
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i == len(s) - 1
+    return False
+
+
+def _match_parts(gold_parts: list[str], answer_parts: tuple[str, ...] | list[str]) -> bool | None:
+    """The answer's parts equal the gold's as a set (a perfect matching under ``is_equivalent``)."""
+    if len(gold_parts) > _MAX_PARTS:
+        return None
+    if len(answer_parts) != len(gold_parts):
+        return False if all(is_equivalent(g, g) is not None for g in gold_parts) else None
+    table = [[is_equivalent(g, a) for a in answer_parts] for g in gold_parts]
+    if any(all(v is None for v in row) for row in table):
+        return None
+    used: set[int] = set()
+
+    def place(row: int) -> bool:
+        if row == len(table):
+            return True
+        for col, ok in enumerate(table[row]):
+            if ok and col not in used:
+                used.add(col)
+                if place(row + 1):
+                    return True
+                used.discard(col)
+        return False
+
+    return place(0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 UNKNOWN = object()  # quick_equivalent could not decide; ask sympy
 
@@ -29,7 +30,24 @@ _UNICODE = {
     "\u22c5": r"\cdot ",
     "\u00b7": r"\cdot ",
     "\u00b0": r"^\circ",
-    "\u00bd": "1/2",
+    "\u00bd": " 1/2",
+    "\u00bc": " 1/4",
+    "\u00be": " 3/4",
+    "\u2153": " 1/3",
+    "\u2154": " 2/3",
+    "\u2155": " 1/5",
+    "\u2156": " 2/5",
+    "\u2157": " 3/5",
+    "\u2158": " 4/5",
+    "\u2159": " 1/6",
+    "\u215a": " 5/6",
+    "\u215b": " 1/8",
+    "\u215c": " 3/8",
+    "\u215d": " 5/8",
+    "\u215e": " 7/8",
+    "\u2009": " ",  # thin space (1 000)
+    "\u202f": " ",  # narrow no-break space
+    "\u2044": "/",  # fraction slash
     "\u2264": r"\le ",
     "\u2265": r"\ge ",
     "\u222a": r"\cup ",
@@ -41,7 +59,16 @@ _WRAPPERS = re.compile(
 _SPACING = re.compile(r"\\\\|\\[,:;! ]|\\(?:q?quad|displaystyle|left|right|[bB]ig[lr]?)(?![A-Za-z])")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\(?:circ|degree)(?![A-Za-z])|\bdegrees?\b")
 _PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s*(?:is|:|=)\s*:?\s*", re.IGNORECASE)
-_ASSIGN = re.compile(r"^(?:[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([a-zA-Z]\))\s*=\s*(?P<rhs>[^=<>]+)$")
+# a name = value reads the value: x, x_1, \\theta, f(2), f(x), AB (a segment), \\angle ABC; a constant is no name
+_ASSIGN = re.compile(
+    r"^(?P<lhs>[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([^()=]{1,20}\)|[A-Z]{2,3}|\\angle\s*[A-Z]{1,3}"
+    r"|m\s*\\angle\s*[A-Z]{1,3})\s*=\s*(?P<rhs>[^=<>]+)$"
+)
+_CONSTANTS = {"\\pi", "\\infty", "\\e", "\\tau", "\\phi", "\\varphi"}
+_REPEATING = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d*)\.(?P<fixed>\d*)\\overline\{(?P<rep>\d{1,30})\}")
+_SCIENTIFIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d{1,4}")
+_BOLD = re.compile(r"^\*\*(.+)\*\*$|^__(.+)__$")
+_SPACED = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _INTEGER = re.compile(r"\s*-?\d{1,100}\s*")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -52,24 +79,53 @@ _LETTER = re.compile(
     r"(?:(?i:option|choice)\s+)?(?:\((?P<p>[A-Ja-j])\)|(?P<b>[A-J])(?:[).:]|$))(?P<rest>.*)", re.DOTALL
 )
 _WORDS = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*(?: [A-Za-z]+(?:['-][A-Za-z]+)*)*")
-_UNITS = {"cm", "mm", "km", "in", "ft", "kg", "mg", "ml", "mph", "sec", "min", "hr", "hrs", "lb", "lbs", "oz"}
-# Words that turn "5 apples" into a different claim ("5 or 6"); a number followed only by other words is a unit.
-_LOGIC_WORDS = {"or", "and", "to", "not", "nor", "but", "plus", "minus", "times", "over", "than", "except", "between"}
 _BASE = re.compile(r"([0-9A-Za-z]+)_\{?(\d{1,2})\}?")
 _CALCULUS = re.compile(r"\\(?:i*int|oint|lim|sum|prod|partial)(?![A-Za-z])|\bd/dx")
 _MAX_DIGITS = 10_000  # a number with more digits than this (10^10000) is refused, not computed
+_MAX_ANSWER = 10_000  # characters: a longer "answer" or gold is no value
+
+
+NO_VALUE = "\u2205"  # what a hedged, denied or operated-on answer normalises to: equal to nothing
 
 
 def normalize(text: str | None) -> str:
-    """A canonical spelling of a final answer: delimiters, wrappers, units, degrees, percent and dollar signs gone."""
+    """A canonical spelling of a final answer: delimiters, wrappers, units, degrees, percent and dollar signs gone.
+
+    Magnitude words scale the value (``5 thousand`` -> ``5000``); an answer that hedges, denies or operates on its
+    number (``5 at most``, ``not 5``, ``5 squared``, ``\\pi = 3``) normalises to ``NO_VALUE`` (see
+    ``rewards.quantities``).
+    """
+    return parts(text)[0]
+
+
+def unit_of(text: str | None) -> str | None:
+    """The canonical unit (or counted noun) an answer names after its value: ``12 \\text{ minutes}`` -> ``minute``."""
+    return parts(text)[1]
+
+
+@lru_cache(maxsize=4096)
+def _parts_cached(text: str) -> tuple[str, str | None]:
+    return _parts(text)
+
+
+def parts(text: str | None) -> tuple[str, str | None]:
+    """(normalised value, unit or None)."""
     if not text:
-        return ""
+        return "", None
+    return _parts_cached(text) if len(text) <= 1000 else _parts(text)
+
+
+def _parts(text: str) -> tuple[str, str | None]:
     s = text.strip()
+    if len(s) > _MAX_ANSWER:
+        return NO_VALUE, None  # no final answer is this long (``explosive`` refuses past 4,000 characters too)
     for char, repl in _UNICODE.items():
         s = s.replace(char, repl)
+    s = _BOLD.sub(lambda m: m.group(1) or m.group(2), s.strip())  # markdown bold
     s = s.replace(r"\$", "").replace("$", "").replace(r"\%", "").replace("%", "")
     s = s.replace(r"\(", "").replace(r"\)", "").replace(r"\[", "").replace(r"\]", "")
     s = re.sub(r"\\[dtc]frac", r"\\frac", s)
+    s = re.sub(r"(\d)\s*(?:\{,\}|,\s*\\!)\s*(?=\d{3})", r"\1,", s)  # MATH's 10{,}000 and 10,\!000
     s = s.replace("{,}", ",").replace("bmatrix", "pmatrix").replace(r"\dots", r"\ldots")
     for _ in range(3):  # unwrap nested \text{\textbf{...}}
         s = _WRAPPERS.sub(r"\1", s)
@@ -80,25 +136,36 @@ def normalize(text: str | None) -> str:
     s = re.sub(r"\s+", " ", s).strip()
     s = _PREFIX.sub("", s)
     s = s.rstrip(".").strip()
+    s = _BOLD.sub(lambda m: m.group(1) or m.group(2), s)  # "The answer is **5**"
+    if _SPACED.fullmatch(s):  # 1 000 000 (thin-space thousands)
+        s = s.replace(" ", "")
     match = _ASSIGN.match(s)
     if match:
+        if match.group("lhs").replace(" ", "") in _CONSTANTS:
+            return NO_VALUE, None  # "\\pi = 3" states a (false) fact, not a value
         s = match.group("rhs").strip()
     s = _roots(s)
-    s = _strip_units(s)
+    s, unit = _read_words(s)
     if _GROUPED.fullmatch(s):
         s = s.replace(",", "")
-    return s
+    return s, unit
 
 
 def _roots(s: str) -> str:
-    """'x = 1 or x = -2', 'x=1, x=-2' -> '1, -2': a list of values of one variable."""
+    """'x = 1 or x = -2' -> '1, -2' (values of one variable); 'x = 2, y = 3' -> '(2, 3)' (a system, by name)."""
     if "=" not in s or len(s) > 200:
         return s
-    parts = re.split(r"\s*(?:,|;|\bor\b|\band\b)\s*", s)
-    matches = [re.fullmatch(r"([a-zA-Z])\s*=\s*([^=<>]+)", p.strip()) for p in parts]
-    if len(parts) < 2 or not all(matches) or len({m.group(1) for m in matches}) != 1:
+    pieces = re.split(r"\s*(?:,|;|\bor\b|\band\b)\s*", s)
+    matches = [re.fullmatch(r"([a-zA-Z](?:_\{?\w+\}?)?)\s*=\s*([^=<>]+)", p.strip()) for p in pieces]
+    if len(pieces) < 2 or not all(matches):
         return s
-    return ", ".join(m.group(2).strip() for m in matches)
+    names = [m.group(1) for m in matches]
+    if len(set(names)) == 1:
+        return ", ".join(m.group(2).strip() for m in matches)
+    if len(set(names)) == len(names) and "or" not in s.split():
+        ordered = sorted(matches, key=lambda m: m.group(1))
+        return "(" + ", ".join(m.group(2).strip() for m in ordered) + ")"
+    return s
 
 
 def relation(s: str) -> bool:
@@ -116,19 +183,60 @@ def brackets(s: str) -> str | None:
     return None
 
 
-def _strip_units(s: str) -> str:
-    """'10 cm' -> '10', '\\frac{1}{2} cm' -> '\\frac{1}{2}', '15 cm^2' -> '15'; '5 or 6', '5x', '5 x' stay."""
-    if len(s) > 200:
-        return s
-    match = re.fullmatch(r"(?P<value>.*?[\d}])(?P<space>\s*)(?P<unit>[A-Za-z][A-Za-z ]*(?:\^\s*\{?\d\}?)?)", s)
-    if not match or re.search(r"[A-Za-z]", re.sub(r"\\(?:frac|sqrt|pi)(?![A-Za-z])", "", match.group("value"))):
-        return s
-    words = re.findall(r"[A-Za-z]+", match.group("unit").lower())
-    if not words or len(words) > 3 or any(w in _LOGIC_WORDS or len(w) < 2 for w in words):
-        return s
-    if not match.group("space") and words[0] not in _UNITS:
-        return s  # '5xy' is algebra, '10cm' is a unit
-    return match.group("value")
+_VALUE_THEN_WORDS = re.compile(r"(?P<value>.*?[\d}])(?P<space>\s*)(?P<tail>[A-Za-z][A-Za-z\s/^{}\d']*)")
+_WORDS_THEN_VALUE = re.compile(r"(?P<head>[A-Za-z][A-Za-z\s']*?)\s+(?P<value>[-+\d.\\(].*)")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_ALGEBRA = re.compile(r"[A-Za-z]+(?:\^\{?\d+\}?)?(?:\s*[A-Za-z]+(?:\^\{?\d+\}?)?)*")
+
+
+def _is_algebra(tail: str, spaced: bool) -> bool:
+    """Letters after a number that are variables (``x``, ``x y``, ``x^2``; ``xy`` written against the number), not
+    words: a single-letter unit (``5 m``) and any run of 2+ letters that is spaced off or a known word are words."""
+    from rewards.quantities import MAGNITUDES, UNITS
+
+    if not _ALGEBRA.fullmatch(tail):
+        return False
+    runs = re.findall(r"[A-Za-z]+", tail)
+    if len(runs) == 1 and runs[0].lower() in UNITS | MAGNITUDES.keys():
+        return False
+    return all(len(r) == 1 for r in runs) or not spaced
+
+
+def _read_words(s: str) -> tuple[str, str | None]:
+    """Words before and after a value (see ``rewards.quantities``): (value, unit) or (NO_VALUE, None)."""
+    from rewards.quantities import read_head, read_tail
+
+    if len(s) > 200 or not re.search(r"[A-Za-z]", _COMMAND.sub("", s)) or _SCIENTIFIC.fullmatch(s):
+        return s, None
+    head = _WORDS_THEN_VALUE.fullmatch(s)
+    if head and read_head(head.group("head")):
+        return NO_VALUE, None  # "at most 5", "not 5", "about 5"
+    match = _VALUE_THEN_WORDS.fullmatch(s)
+    if not match or re.search(r"[A-Za-z]", _COMMAND.sub("", match.group("value"))):
+        return (NO_VALUE, None) if _denies(s) else (s, None)
+    tail = match.group("tail")
+    if _is_algebra(tail.strip(), spaced=bool(match.group("space"))):
+        return s, None  # '5x', '5 x y', '3 x^2', '5xy': variables, not words
+    kind, what = read_tail(tail)
+    value = match.group("value").strip()
+    if kind == "refuse":
+        return NO_VALUE, None
+    if not match.group("space") and kind == "label":
+        return s, None  # '5xy' is algebra, not a count of xy
+    if kind == "scale":
+        number = as_number(value)
+        if number is None:
+            return f"{value} \\cdot {what}", None
+        scaled = number * what
+        return (str(scaled.numerator) if scaled.denominator == 1 else f"{scaled.numerator}/{scaled.denominator}"), None
+    return value, what
+
+
+def _denies(s: str) -> bool:
+    """A hedge, denial or operator word anywhere in an answer that is more than a value and a unit."""
+    from rewards.quantities import read_head
+
+    return read_head(_COMMAND.sub(" ", s))
 
 
 def as_number(text: str | None) -> Fraction | None:
@@ -151,6 +259,17 @@ def as_number(text: str | None) -> Fraction | None:
             s = s.replace(",", "")
         if _NUMBER.fullmatch(s):
             return Fraction(s)
+        if _SCIENTIFIC.fullmatch(s):  # 1.5e3; the exponent has at most 4 digits, and is capped below
+            mantissa, exponent = re.split(r"[eE]", s)
+            if abs(int(exponent)) > _MAX_DIGITS:
+                return None
+            return Fraction(mantissa) * Fraction(10) ** int(exponent)
+        match = _REPEATING.fullmatch(s)
+        if match:  # 0.1\overline{6} = 0.1666...
+            fixed, rep = match.group("fixed"), match.group("rep")
+            value = int(match.group("whole") or 0) + Fraction(int(fixed or 0), 10 ** len(fixed))
+            value += Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed))
+            return -value if match.group("sign") == "-" else value
         match = _FRAC.fullmatch(s) or _SLASH.fullmatch(s)
         if match:
             value = Fraction(int(match.group("num")), int(match.group("den")))
@@ -203,10 +322,12 @@ def quick_equivalent(gold: str | None, answer: str | None) -> object:
     """
     if gold and answer and _INTEGER.fullmatch(gold) and _INTEGER.fullmatch(answer):
         return int(gold) == int(answer)  # the common case (GSM8K, arithmetic), without the regex pipeline
-    g = normalize(gold)
-    if not g:
+    g, g_unit = parts(gold)
+    if not g or g == NO_VALUE:
         return None
-    a = normalize(answer)
+    a, a_unit = parts(answer)
+    if a == NO_VALUE or (g_unit and a_unit and g_unit != a_unit):
+        return False  # a hedged or operated-on answer, or another unit (12 hours is not 12 minutes)
     g_base = _BASE.fullmatch(g)
     if g_base:  # 2516_8: the digits must match; a base, if the answer writes one, too
         a_base = _BASE.fullmatch(a)

@@ -129,6 +129,7 @@ def grade_batch(
     golds: Sequence[object],
     timeout: float = DEFAULT_TIMEOUT,
     prompts: Sequence[object] | None = None,
+    lenient: bool = False,
 ) -> GradeBatch:
     """``rewards.math.grade`` for many items: exact rules in-process, the rest in the pool, per-item timeouts.
 
@@ -144,17 +145,17 @@ def grade_batch(
         completions = completions_text(completions, prompts)
     start = time.perf_counter()
     batch = GradeBatch(results=[None] * len(completions))
-    pending: dict[tuple[str, str], list[int]] = {}
+    pending: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     for i, (completion, gold) in enumerate(zip(completions, golds, strict=True)):
         gold_text = grader._gold_text(gold)
-        answer = grader.extract_answer(completion)
-        quick = grader.quick_equivalent(gold_text, answer)
+        answers = grader.extract_answers(completion, lenient)
+        quick = grader.quick_grade_answers(gold_text, answers)
         if quick is UNKNOWN:
-            pending.setdefault((gold_text, answer), []).append(i)
+            pending.setdefault((gold_text, answers), []).append(i)
         else:
             batch.results[i] = quick
     keys = list(pending)
-    for key, outcome in zip(keys, run(grader.is_equivalent, keys, timeout), strict=True):
+    for key, outcome in zip(keys, run(grader.grade_answers, keys, timeout), strict=True):
         if outcome.status == "timeout":
             batch.timeouts += len(pending[key])
             value = False
@@ -175,6 +176,7 @@ def grade_many(
     golds: Sequence[object],
     timeout: float = DEFAULT_TIMEOUT,
     prompts: Sequence[object] | None = None,
+    lenient: bool = False,
 ) -> list[bool | None]:
     """``grade_batch(...).results``: one ``True``/``False``/``None`` per completion."""
-    return grade_batch(completions, golds, timeout, prompts).results
+    return grade_batch(completions, golds, timeout, prompts, lenient).results

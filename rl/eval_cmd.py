@@ -115,6 +115,11 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed, reset for every model (default 0)")
     p.add_argument("--timeout", type=float, help="grading timeout per item in seconds (default: the run's, else 1)")
     p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="for base models that never box: with no tag, box or ####, read the final sentence's last expression",
+    )
+    p.add_argument(
         "--wandb-mode",
         choices=("auto", "online", "offline", "disabled"),
         default="auto",
@@ -446,6 +451,7 @@ def cmd_eval(args) -> int:
         "max_new_tokens": args.max_new_tokens or (exp.eval.max_new_tokens if exp else DEFAULT_MAX_NEW_TOKENS),
         "batch_size": args.batch_size or (exp.eval.batch_size if exp else 64),
         "timeout": args.timeout or (exp.eval.timeout if exp else 1.0),
+        "lenient": args.lenient,
     }
     label = run_dir.name if run_dir else targets[0].label
     out = output_dir(args, run_dir, label, data_name)
@@ -468,7 +474,9 @@ def cmd_eval(args) -> int:
             started = time.time()
             cfg = model_config(target, exp, args) if exp is not None else first
             texts, lengths = generate_for(target, cfg, tokenizer, prompts, settings, backend, args.seed)
-            result, records = score_samples(rows, texts, lengths, settings["timeout"], tokenizer=tokenizer)
+            result, records = score_samples(
+                rows, texts, lengths, settings["timeout"], tokenizer=tokenizer, lenient=settings["lenient"]
+            )
             point = {
                 "label": target.label,
                 "step": target.step,

@@ -294,15 +294,17 @@ def grade_samples(
     timeout: float = 1.0,
     tokenizer=None,
     rows: Sequence[dict] | None = None,
+    lenient: bool = False,
 ) -> tuple[list[str | None], list[bool | None], list[float | None]]:
     """(extracted answers, correctness, think_format scores), graded exactly as the `math_accuracy` reward grades.
 
     With `tokenizer`, chat prompts are rendered first (as for the rewards in training), so a template that prefills
     `<think>` is seen (`rl.templates`). Rows of a Countdown task (`numbers` and `target` columns) are graded by the
     `countdown` reward instead: the equation must use the given numbers, not merely evaluate to the target.
+    `lenient` (evaluation of base models that never box; never training): see `rewards.math.extract_answers`.
     """
     import rewards
-    from rewards.math import extract_answer
+    from rewards.math import extract_answers
     from rewards.pool import grade_batch
     from rewards.text import completions_text
     from rl.templates import render_prompts
@@ -316,9 +318,10 @@ def grade_samples(
         )
         correct = [None if x is None else x == 1.0 for x in scores]
     else:
-        correct = grade_batch(texts, list(golds), timeout=timeout).results
+        correct = grade_batch(texts, list(golds), timeout=timeout, lenient=lenient).results
     formats = rewards.build("think_format")(list(completions), prompts=list(prompts))
-    return [extract_answer(t) for t in texts], correct, formats
+    found = [extract_answers(t, lenient) for t in texts]
+    return [a[0] if len(a) == 1 else (", ".join(a) if a else None) for a in found], correct, formats
 
 
 def majority_indices(answers: Sequence[Sequence[str | None]], timeout: float = 1.0) -> list[int | None]:
@@ -360,7 +363,12 @@ def majority_indices(answers: Sequence[Sequence[str | None]], timeout: float = 1
 
 
 def score_samples(
-    rows: list[dict], texts: list[list[str]], lengths: list[list[int]], timeout: float = 1.0, tokenizer=None
+    rows: list[dict],
+    texts: list[list[str]],
+    lengths: list[list[int]],
+    timeout: float = 1.0,
+    tokenizer=None,
+    lenient: bool = False,
 ) -> tuple[dict, list[dict]]:
     """Grade n completions per row; return (`rl.metrics.aggregate` result, one record per completion).
 
@@ -376,6 +384,7 @@ def score_samples(
         timeout,
         tokenizer,
         [r for r, _, _ in flat],
+        lenient,
     )
     majority = majority_indices([extracted[i * n : (i + 1) * n] for i in range(len(rows))], timeout)
     ks = k_values(n)

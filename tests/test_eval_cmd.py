@@ -25,6 +25,16 @@ def test_majority_groups_equivalent_answers_through_the_pool():
     assert chosen[0] in (0, 1, 4) and chosen[1] == 0 and chosen[2] is None and chosen[3] == 0
 
 
+def test_majority_groups_by_value_where_grouping_by_string_elects_another_answer():
+    from rl.metrics import majority_vote
+
+    samples = ["3", "1/2", "0.5", r"\frac{1}{2}", "3", r"\dfrac12"]
+    by_string = majority_vote(samples, lambda a, b: a == b)
+    assert samples[by_string] == "3"  # the only string written twice
+    (by_value,) = majority_indices([samples])
+    assert samples[by_value] != "3" and by_value in (1, 2, 3, 5)  # one half, written four ways
+
+
 def test_score_samples_figures_and_records():
     rows = [
         {"prompt": "What is 2 + 3?", "answer": "5", "data_source": "a", "level": 1},

@@ -293,7 +293,136 @@ UNVERIFIABLE = [
     (tagged(""), r"\text{}"),
     (tagged("5"), "$$"),
     (boxed("5"), r"\boxed{}"),
-    (tagged("1"), r"\boxed{1} \text{ and } \boxed{2}"),
+]
+
+
+# ---- added with the words-around-numbers rule and multi-part answers (issue 13); other cases than the issue's ----
+
+
+def two_boxes(first: str, second: str, joiner: str = r" \text{ and } ") -> str:
+    return f"<think>Solve it.</think>\nThe solutions are $\\boxed{{{first}}}${joiner}$\\boxed{{{second}}}$."
+
+
+FORMS = [  # right answers in forms models write
+    (tagged(r"2\,500"), "2500"),
+    (tagged(r"12\,345\,678"), "12345678"),
+    (boxed(r"3{,}200"), "3200"),
+    (boxed(r"40,\!000"), "40000"),
+    (boxed(r"1,\!234.50"), "1234.5"),
+    (tagged("7 500"), "7500"),
+    (tagged("2\u2009048"), "2048"),
+    (tagged("2.5e2"), "250"),
+    (tagged("4E-2"), r"\frac{1}{25}"),
+    (tagged("**17**"), "17"),
+    (tagged("__9__"), "9"),
+    (boxed(r"0.\overline{6}"), r"\frac{2}{3}"),
+    (tagged(r"0.1\overline{6}"), r"\frac{1}{6}"),
+    (tagged(r"0.\overline{09}"), r"\frac{1}{11}"),
+    (tagged("2.4 million"), "2400000"),
+    (tagged("6 thousand"), "6000"),
+    (boxed(r"4 \text{ hundred}"), "400"),
+    (tagged("3 dozen"), "36"),
+    (tagged("1.2 billion"), "1200000000"),
+    (tagged(r"\frac{1}{2} million"), "500000"),
+    (tagged("g(3) = 11"), "11"),
+    (tagged("h(-1) = 4"), "4"),
+    (tagged("PQ = 13"), "13"),
+    (tagged(r"m\angle ABC = 40"), "40"),
+    (tagged("a = 4, b = 7"), "(4,7)"),
+    (tagged("y = -1, x = 6"), "(6,-1)"),
+    (tagged("\u2154"), r"\frac{2}{3}"),
+    (tagged("2\u00bd"), "2.5"),
+    (tagged("20 minutes"), r"20 \text{ minutes}"),
+    (tagged("20 min"), r"20\text{ minutes}"),
+    (tagged("45"), r"45 \text{ minutes}"),
+    (tagged("8 kilometers"), r"8\text{ km}"),
+    (tagged("60 mph"), r"60 \text{ miles per hour}"),
+    (tagged("9 square feet"), "9"),
+    (tagged("12 sq ft"), r"12 \text{ ft}^2"),
+    (tagged("35 dollars"), r"\$35"),
+    (tagged("18 eggs"), "18"),
+    (tagged("4 pounds"), r"4 \text{ lb}"),
+    (two_boxes(r"\frac{3}{4}", "0.75", " , that is, "), "0.75"),
+    (two_boxes("-3", "2"), "2, -3"),
+    (two_boxes("(1, 2)", "(2, 1)"), "(1,2), (2,1)"),
+    (boxed(r"x = 3 \text{ or } x = -5"), "-5, 3"),
+    (boxed(r"(a, b) = (2, 9) \text{ and } (9, 2)"), "(2,9),(9,2)"),
+    (boxed("4, -4"), r"\boxed{4} \text{ and } \boxed{-4}"),
+    (two_boxes("7", "-1", ", "), r"\boxed{-1}, \boxed{7}"),
+]
+
+WORDS_THAT_CHANGE = [  # wrong: words that scale, operate on, hedge or deny the number, or another unit
+    (tagged("6 thousand"), "6"),
+    (boxed(r"8 \text{ million}"), "8"),
+    (tagged("4 hundred"), "4"),
+    (tagged("3 dozen"), "3"),
+    (tagged("7 squared"), "7"),
+    (tagged("3 cubed"), "3"),
+    (tagged("9 minus 2"), "9"),
+    (tagged("5 plus 5"), "5"),
+    (tagged("12 divided by 4"), "12"),
+    (tagged("2 to the power 5"), "2"),
+    (tagged("6 over 2"), "6"),
+    (tagged("10 at most"), "10"),
+    (tagged("at least 4"), "4"),
+    (tagged("15 or fewer"), "15"),
+    (tagged("11 or less"), "11"),
+    (tagged("probably 9"), "9"),
+    (tagged("roughly 40"), "40"),
+    (tagged("3, approximately"), "3"),
+    (tagged("8 is wrong"), "8"),
+    (tagged("it is not 6"), "6"),
+    (boxed(r"\text{not } 2"), "2"),
+    (tagged("7 halves"), "7"),
+    (tagged("3 thirds"), "3"),
+    (tagged(r"\pi = 4"), "4"),
+    (tagged(r"\infty = 2"), "2"),
+    (tagged("30 seconds"), r"30 \text{ minutes}"),
+    (tagged("5 kg"), r"5 \text{ g}"),
+    (tagged("100 cents"), r"100 \text{ dollars}"),
+    (tagged("3 days"), r"3\text{ weeks}"),
+    (tagged("14 oranges"), r"14 \text{ apples}"),
+    (tagged("2.5e3"), "2.5"),
+    (tagged(r"0.\overline{3}"), "0.3"),
+    (tagged("1 000"), "1"),
+    (tagged("2.4 million"), "2.4"),
+    (tagged("b = 7, a = 4"), "(7,4)"),
+]
+
+MULTI_PART_WRONG = [  # several values against one, or the wrong set against several
+    (two_boxes("3", "-5"), "3"),
+    (two_boxes("3", "-5"), "3, 5"),
+    (boxed("3"), "3, -5"),
+    (boxed(r"3, -5, 0"), "3, -5"),
+    (two_boxes("(1, 2)", "(1, 2)"), "(1,2), (2,1)"),
+    (boxed(r"(x, y) = (5, 8)"), "(5,8),(8,5)"),
+    (tagged(r"x = 3 \text{ or } x = 5"), "3"),
+    (two_boxes(r"\frac{1}{2}", "0.6", " , that is, "), "0.5"),
+]
+
+HACKS_WITH_WORDS = [  # a policy's ways to keep the right number in sight while saying something else
+    (tagged("42, maybe"), "42"),
+    (tagged(r"42 \text{ (or 43)}"), "42"),
+    (tagged("42 or 41"), "42"),
+    (tagged(r"42 \quad \text{is the answer to another question}"), "42"),
+    (tagged("1O"), "10"),
+    (tagged("l2"), "12"),
+    (tagged("42" + "0" * 60), "42"),
+    ("<think>\\boxed{42}</think><answer>41</answer>", "42"),
+    ("<think>w</think><answer>41</answer> $\\boxed{42}$", "42"),
+    (tagged(r"\text{not } 42 \text{ but } 41"), "42"),
+    (tagged("-42 (the sign does not matter)"), "42"),
+    (tagged("42 squared minus 42 squared plus 42"), "42"),
+    (boxed(r"42 \text{ or more}"), "42"),
+    (boxed(r"\le 42"), "42"),
+    (boxed(r"\approx 42"), "42"),
+    (boxed(r"42 \pm 1"), "42"),
+    (tagged("between 41 and 43"), "42"),
+    (tagged("41 to 43"), "42"),
+    (tagged("42 hours"), r"42 \text{ minutes}"),
+    (two_boxes("42", "41", " or "), "42"),
+    (two_boxes("42", "42.5", " , i.e. "), "42"),
+    (tagged("42 thousand"), "42"),
 ]
 
 CASES: list[Case] = (
@@ -302,4 +431,7 @@ CASES: list[Case] = (
     + [Case(c, g, e, "extraction") for c, g, e in EXTRACTION]
     + [Case(c, g, False, "hacking") for c, g in HACKING]
     + [Case(c, g, None, "unverifiable") for c, g in UNVERIFIABLE]
+    + [Case(c, g, True, "equivalent") for c, g in FORMS]
+    + [Case(c, g, False, "near_miss") for c, g in WORDS_THAT_CHANGE + MULTI_PART_WRONG]
+    + [Case(c, g, False, "hacking") for c, g in HACKS_WITH_WORDS]
 )

@@ -1,4 +1,4 @@
-"""The hand-labelled equivalence table: the grader must be right on >= 97% of it, with no false positive."""
+"""The hand-labelled equivalence table: the grader must be right on every case (a new miss is a regression)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _misses(results):
 
 def test_table_is_large_and_covers_every_kind():
     kinds = {c.kind for c in CASES}
-    assert len(CASES) >= 150
+    assert len(CASES) >= 350
     assert kinds == {"equivalent", "near_miss", "extraction", "hacking", "unverifiable"}
 
 
@@ -25,7 +25,7 @@ def test_grade_agrees_with_the_table():
     false_positives = [(c, r) for c, r in zip(CASES, results, strict=True) if r is True and c.expected is not True]
     report = "\n".join(f"{c.kind}: gold={c.gold!r} got={r} completion={c.completion[-80:]!r}" for c, r in misses)
     assert not false_positives, report
-    assert 1 - len(misses) / len(CASES) >= 0.97, report
+    assert not misses, report
 
 
 def test_pool_grades_the_table_like_the_in_process_grader():
