@@ -30,11 +30,11 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 HEDGES = [
-    "{} thousand", "{} million", "{} hundred", "{} dozen", r"{} \text{ thousand}", "{} squared", "{} cubed",
+    "{} thousand", "{} million", "{} hundred", "{} dozen", r"{} \text{{ thousand}}", "{} squared", "{} cubed",
     "{} times 2", "{} minus 1", "{} plus 1", "{} divided by 2", "{} over 2", "{} to the power 2", "{} at most",
     "{} at least", "{} or more", "{} or less", "at most {}", "at least {}", "not {}", "maybe {}", "about {}",
     "approximately {}", "{} is incorrect", "{} is wrong", "{} is not the answer", "{} halves", "{} fold",
-    r"{} \text{ or more}", r"\text{not } {}", "{} or {}1", "{}, maybe", "{} (approximately)",
+    r"{} \text{{ or more}}", r"\text{{not }} {}", "{} or {}1", "{}, maybe", "{} (approximately)",
 ]  # fmt: skip
 WRAPS = [
     "<think>w</think><answer>{}</answer>", "<think>w</think> $\\boxed{{{}}}$", "<think>w</think> \\boxed{{{}}}.",
@@ -92,7 +92,8 @@ def mutations(gold: str, numeric_golds: list[Fraction], rng: random.Random) -> l
             if d in digits:
                 out.append(WRAPS[0].format(("-" if value < 0 else "") + digits.replace(d, look, 1)))
                 break
-        out.append(WRAPS[0].format(digits + "0" * 50))
+        if value:
+            out.append(WRAPS[0].format(digits + "0" * 50))
         out.append(WRAPS[1].format("9" * 400))
     else:
         from rewards.math import is_equivalent
@@ -102,7 +103,7 @@ def mutations(gold: str, numeric_golds: list[Fraction], rng: random.Random) -> l
     for wrong in wrongs:
         for wrap in WRAPS:
             out.append(wrap.format(wrong))
-        for tail in [" cm", r" \text{ units}", ".", "!", r"\%", " ", r"\quad", " (final)"]:
+        for tail in [" cm", r" \text{ units}", ".", "?", r"\%", " ", r"\quad", " (final)"]:  # not "!": 0! = 1
             out.append(WRAPS[0].format(wrong + tail))
         right = rng.choice(rights)
         out += [  # both the right and a wrong value
@@ -120,11 +121,20 @@ def mutations(gold: str, numeric_golds: list[Fraction], rng: random.Random) -> l
             f"<think>w</think><answer>{wrong}</answer><think>\\boxed{{{right}}}",
             f"<think>w<answer>{right}</answer></think><answer>{wrong}</answer>",
         ]
+    from rewards.normalize import is_choice
+
     for right in rights:
         for hedge in HEDGES:
+            scales = any(word in hedge for word in ("thousand", "million", "hundred", "dozen"))
+            if scales and (value == 0 or is_choice(gold)):
+                continue  # 0 thousand is 0; "(E) thousand" still picks option E: right, not a hack
             out.append(rng.choice(WRAPS[:3]).format(hedge.format(right, right)))
-        if value is not None:
-            out.append(WRAPS[0].format(f"{right} hours" if "minute" not in gold else f"{right} minutes"))
+    from rewards.normalize import normalize, unit_of
+
+    unit = unit_of(gold)
+    if unit:  # another unit than the gold's
+        other = "kilograms" if unit != "kilogram" else "metres"
+        out.append(WRAPS[0].format(f"{normalize(gold)} {other}"))
     return [o for o in out if o]
 
 
