@@ -65,7 +65,7 @@ _ASSIGN = re.compile(
     r"|m\s*\\angle\s*[A-Z]{1,3})\s*=\s*(?P<rhs>[^=<>]+)$"
 )
 _CONSTANTS = {"\\pi", "\\infty", "\\e", "\\tau", "\\phi", "\\varphi"}
-_REPEATING = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d*)\.(?P<fixed>\d*)\\overline\{(?P<rep>\d{1,30})\}")
+_REPEATING = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d*)\.(?P<fixed>\d*)\\overline\{(?P<rep>\d{1,200})\}")
 _SCIENTIFIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d{1,4}")
 _BOLD = re.compile(r"^\*\*(.+)\*\*$|^__(.+)__$")
 _SPACED = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")

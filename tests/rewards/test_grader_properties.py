@@ -49,7 +49,7 @@ def _decimal(value: Fraction) -> str | None:
     places = 0
     while (value * 10**places).denominator != 1:
         places += 1
-    text = str(abs(value.numerator) * 10**places // value.denominator)
+    text = str(abs(value.numerator) * 10**places // value.denominator).zfill(places + 1)
     whole, frac = text[:-places] if places else text, text[-places:] if places else ""
     return ("-" if value < 0 else "") + (whole or "0") + ("." + frac if frac else "")
 
@@ -197,3 +197,4 @@ def test_value_changing_edits_grade_false():
 def test_a_second_answer_or_another_unit_grades_false():
     print(f"property seed {SEED} (rerun: RLVR_PROPERTY_SEED={SEED})")
     _two_answers_or_another_unit_grade_false()
+    print(f"{Counter.ran} property cases graded in this module")
