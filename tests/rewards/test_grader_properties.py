@@ -4,8 +4,8 @@ edit of it must grade False.
 Forms: integers and fractions as plain numbers, thousands separators (``,``, ``\,``, ``{,}``, ``,\!``, spaces),
 e-notation, decimals, ``\frac``/``\dfrac``/``a/b``, mixed numbers, repeating decimals, percent, units the gold does not
 contradict, magnitude words that scale to the gold, markdown bold, ``x =``, ``\text{}``, inside ``<answer>``,
-``\boxed{}`` or ``####``. Edits: another digit, the sign, a magnitude word, an operator word, a hedge or denial, a
-second different answer, another unit.
+``\boxed{}`` or "The answer is $...$". Edits: another digit, the sign, a magnitude word, an operator word, a hedge or
+denial, a second different answer, another unit.
 
 The seed is random per run and printed (rerun one with ``RLVR_PROPERTY_SEED=<seed>``).
 """
