@@ -62,12 +62,12 @@ _PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s*(?:
 # a name = value reads the value: x, x_1, \\theta, f(2), f(x), AB (a segment), \\angle ABC; a constant is no name
 _ASSIGN = re.compile(
     r"^(?P<lhs>[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([^()=]{1,20}\)|[A-Z]{2,3}|\\angle\s*[A-Z]{1,3}"
-    r"|m\s*\\angle\s*[A-Z]{1,3})\s*=\s*(?P<rhs>[^=<>]+)$"
+    r"|m\s*\\angle\s*[A-Z]{1,3}|\\overline\s*\{[A-Z]{2}\}|\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\))\s*=\s*(?P<rhs>[^=<>]+)$"
 )
 _CONSTANTS = {"\\pi", "\\infty", "\\e", "\\tau", "\\phi", "\\varphi"}
 _REPEATING = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d*)\.(?P<fixed>\d*)\\overline\{(?P<rep>\d{1,200})\}")
 _SCIENTIFIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d{1,4}")
-_BOLD = re.compile(r"^\*\*(.+)\*\*$|^__(.+)__$")
+_BOLD = re.compile(r"^\*\*?([^*]+)\*\*?$|^__?([^_]+)__?$|^`([^`]+)`$")
 _SPACED = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _INTEGER = re.compile(r"\s*-?\d{1,100}\s*")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -121,11 +121,13 @@ def _parts(text: str) -> tuple[str, str | None]:
         return NO_VALUE, None  # no final answer is this long (``explosive`` refuses past 4,000 characters too)
     for char, repl in _UNICODE.items():
         s = s.replace(char, repl)
-    s = _BOLD.sub(lambda m: m.group(1) or m.group(2), s.strip())  # markdown bold
+    s = _BOLD.sub(lambda m: m.group(1) or m.group(2) or m.group(3), s.strip())  # markdown **bold**, *it*, `code`
     s = s.replace(r"\$", "").replace("$", "").replace(r"\%", "").replace("%", "")
     s = s.replace(r"\(", "").replace(r"\)", "").replace(r"\[", "").replace(r"\]", "")
     s = re.sub(r"\\[dtc]frac", r"\\frac", s)
     s = re.sub(r"(\d)\s*(?:\{,\}|,\s*\\!)\s*(?=\d{3})", r"\1,", s)  # MATH's 10{,}000 and 10,\!000
+    s = re.sub(r"(?<=\d)~(?=\d{3}(?!\d))", " ", s)  # 1~000: a LaTeX tie as the thousands space
+    s = re.sub(r"\\(?:bar|dot)\s*\{(\d+)\}", r"\\overline{\1}", s)  # 0.\bar{3}, 0.\dot{3}: repeating
     s = s.replace("{,}", ",").replace("bmatrix", "pmatrix").replace(r"\dots", r"\ldots")
     for _ in range(3):  # unwrap nested \text{\textbf{...}}
         s = _WRAPPERS.sub(r"\1", s)
@@ -136,7 +138,7 @@ def _parts(text: str) -> tuple[str, str | None]:
     s = re.sub(r"\s+", " ", s).strip()
     s = _PREFIX.sub("", s)
     s = s.rstrip(".").strip()
-    s = _BOLD.sub(lambda m: m.group(1) or m.group(2), s)  # "The answer is **5**"
+    s = _BOLD.sub(lambda m: m.group(1) or m.group(2) or m.group(3), s)  # "The answer is **5**"
     if _SPACED.fullmatch(s):  # 1 000 000 (thin-space thousands)
         s = s.replace(" ", "")
     match = _ASSIGN.match(s)

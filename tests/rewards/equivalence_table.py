@@ -349,6 +349,12 @@ FORMS = [  # right answers in forms models write
     (boxed(r"(a, b) = (2, 9) \text{ and } (9, 2)"), "(2,9),(9,2)"),
     (boxed("4, -4"), r"\boxed{4} \text{ and } \boxed{-4}"),
     (two_boxes("7", "-1", ", "), r"\boxed{-1}, \boxed{7}"),
+    (tagged("3~600"), "3600"),
+    (tagged("*12*"), "12"),
+    (tagged("`12`"), "12"),
+    (boxed(r"0.\bar{6}"), r"\frac{2}{3}"),
+    (tagged(r"\overline{CD} = 9"), "9"),
+    (tagged("(x, y) = (4, -1)"), "(4,-1)"),
 ]
 
 WORDS_THAT_CHANGE = [  # wrong: words that scale, operate on, hedge or deny the number, or another unit
@@ -387,6 +393,11 @@ WORDS_THAT_CHANGE = [  # wrong: words that scale, operate on, hedge or deny the 
     (tagged("1 000"), "1"),
     (tagged("2.4 million"), "2.4"),
     (tagged("b = 7, a = 4"), "(7,4)"),
+    (tagged("(x, y) = (4, -1)"), "(-1,4)"),
+    (tagged("6 x 2"), "6"),
+    (tagged("9 (incorrect)"), "9"),
+    (tagged("20 h"), r"20 \text{ minutes}"),
+    (tagged("\u03c0 = 3"), "3"),
 ]
 
 MULTI_PART_WRONG = [  # several values against one, or the wrong set against several
