@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from rewards.normalize import UNKNOWN, as_number, brackets, explosive, normalize, quick_equivalent, relation
+from rewards.normalize import NAME, UNKNOWN, as_number, brackets, explosive, normalize, quick_equivalent, relation
 from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\b\s*")
@@ -250,7 +250,7 @@ def quick_grade_answers(gold_text: str, answers: tuple[str, ...]) -> object:
 
 
 _PART_WORDS = re.compile(r"\\(?:text|mbox|textrm|mathrm)\s*\{\s*(and|or)\s*\}")
-_NAMES_EQUAL = re.compile(r"^\s*\(?\s*[a-zA-Z](?:_\{?\w+\}?)?(?:\s*,\s*[a-zA-Z](?:_\{?\w+\}?)?)+\s*\)?\s*=\s*")
+_NAMES_EQUAL = re.compile(rf"^\s*\(?\s*{NAME}(?:\s*,\s*{NAME})+\s*\)?\s*=\s*")  # "(x, y) = ", "x, y = "
 _MAX_PARTS = 12
 
 

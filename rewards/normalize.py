@@ -18,6 +18,8 @@ import re
 from fractions import Fraction
 from functools import lru_cache
 
+from rewards.quantities import MAGNITUDES, UNITS, read_head, read_tail
+
 UNKNOWN = object()  # quick_equivalent could not decide; ask sympy
 
 _UNICODE = {
@@ -60,9 +62,11 @@ _SPACING = re.compile(r"\\\\|\\[,:;! ]|\\(?:q?quad|displaystyle|left|right|[bB]i
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\(?:circ|degree)(?![A-Za-z])|\bdegrees?\b")
 _PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?(?:answer|result|solution)\s*(?:is|:|=)\s*:?\s*", re.IGNORECASE)
 # a name = value reads the value: x, x_1, \\theta, f(2), f(x), AB (a segment), \\angle ABC; a constant is no name
+NAME = r"[a-zA-Z](?:_\{?\w+\}?)?"  # a variable: x, x_1, x_{12}
+NAMES = rf"\(\s*{NAME}(?:\s*,\s*{NAME})+\s*\)"  # a tuple of them: (x, y)
 _ASSIGN = re.compile(
-    r"^(?P<lhs>[a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+|[a-zA-Z]\s*\([^()=]{1,20}\)|[A-Z]{2,3}|\\angle\s*[A-Z]{1,3}"
-    r"|m\s*\\angle\s*[A-Z]{1,3}|\\overline\s*\{[A-Z]{2}\}|\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\))\s*=\s*(?P<rhs>[^=<>]+)$"
+    rf"^(?P<lhs>{NAME}|\\[a-zA-Z]+|[a-zA-Z]\s*\([^()=]{{1,20}}\)|[A-Z]{{2,3}}|\\angle\s*[A-Z]{{1,3}}"
+    rf"|m\s*\\angle\s*[A-Z]{{1,3}}|\\overline\s*\{{[A-Z]{{2}}\}}|{NAMES})\s*=\s*(?P<rhs>[^=<>]+)$"
 )
 _CONSTANTS = {"\\pi", "\\infty", "\\e", "\\tau", "\\phi", "\\varphi"}
 _REPEATING = re.compile(r"(?P<sign>[+-]?)(?P<whole>\d*)\.(?P<fixed>\d*)\\overline\{(?P<rep>\d{1,200})\}")
@@ -158,7 +162,7 @@ def _roots(s: str) -> str:
     if "=" not in s or len(s) > 200:
         return s
     pieces = re.split(r"\s*(?:,|;|\bor\b|\band\b)\s*", s)
-    matches = [re.fullmatch(r"([a-zA-Z](?:_\{?\w+\}?)?)\s*=\s*([^=<>]+)", p.strip()) for p in pieces]
+    matches = [re.fullmatch(rf"({NAME})\s*=\s*([^=<>]+)", p.strip()) for p in pieces]
     if len(pieces) < 2 or not all(matches):
         return s
     names = [m.group(1) for m in matches]
@@ -194,20 +198,16 @@ _ALGEBRA = re.compile(r"[A-Za-z]+(?:\^\{?\d+\}?)?(?:\s*[A-Za-z]+(?:\^\{?\d+\}?)?
 def _is_algebra(tail: str, spaced: bool) -> bool:
     """Letters after a number that are variables (``x``, ``x y``, ``x^2``; ``xy`` written against the number), not
     words: a single-letter unit (``5 m``) and any run of 2+ letters that is spaced off or a known word are words."""
-    from rewards.quantities import MAGNITUDES, UNITS
-
     if not _ALGEBRA.fullmatch(tail):
         return False
     runs = re.findall(r"[A-Za-z]+", tail)
-    if len(runs) == 1 and runs[0].lower() in UNITS | MAGNITUDES.keys():
+    if len(runs) == 1 and (runs[0].lower() in UNITS or runs[0].lower() in MAGNITUDES):
         return False
     return all(len(r) == 1 for r in runs) or not spaced
 
 
 def _read_words(s: str) -> tuple[str, str | None]:
     """Words before and after a value (see ``rewards.quantities``): (value, unit) or (NO_VALUE, None)."""
-    from rewards.quantities import read_head, read_tail
-
     if len(s) > 200 or not re.search(r"[A-Za-z]", _COMMAND.sub("", s)) or _SCIENTIFIC.fullmatch(s):
         return s, None
     head = _WORDS_THEN_VALUE.fullmatch(s)
@@ -236,8 +236,6 @@ def _read_words(s: str) -> tuple[str, str | None]:
 
 def _denies(s: str) -> bool:
     """A hedge, denial or operator word anywhere in an answer that is more than a value and a unit."""
-    from rewards.quantities import read_head
-
     return read_head(_COMMAND.sub(" ", s))
 
 

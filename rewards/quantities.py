@@ -25,8 +25,7 @@ MAGNITUDES = {
     "thousands": 1000,
     "k": 1000,
     "million": 10**6,
-    "millions": 10**6,
-    "m": None,  # metres or millions: ambiguous, so a unit (see UNITS)
+    "millions": 10**6,  # not "m": metres or millions is ambiguous, so it is a unit (see UNITS)
     "billion": 10**9,
     "billions": 10**9,
     "bn": 10**9,
@@ -37,7 +36,6 @@ MAGNITUDES = {
     "score": 20,
     "gross": 144,
 }
-MAGNITUDES = {k: v for k, v in MAGNITUDES.items() if v is not None}
 
 # canonical unit: its spellings (singular, plural, abbreviations); "%" and "percent" are handled as percent signs
 _UNIT_SPELLINGS = {

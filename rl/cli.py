@@ -137,9 +137,7 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     budget = dry_run_budget(exp, os.environ)
     if isinstance(budget, str):
         return f"memory: {budget}"
-    if not budget.fits:
-        print("\n".join("# " + line for line in budget.table().splitlines()))
-        raise RlvrError(budget.refusal())
+    budget.require_fit()
     return budget.table()
 
 

@@ -104,6 +104,21 @@ class Plan:
     def num_processes(self) -> int:
         return self.train_nodes * self.train_gpus_per_node
 
+    @property
+    def server_log(self) -> str:
+        """Beside the run directory: `rlvr train` refuses a non-empty one."""
+        return self.run_dir + "-vllm-serve.log"
+
+    @property
+    def server_devices(self) -> str:
+        """One node in server mode: the last `server_tp` GPUs serve vLLM ..."""
+        return _devices(self.train_gpus_per_node, self.server_tp)
+
+    @property
+    def train_devices(self) -> str:
+        """... and the first ones train."""
+        return _devices(0, self.train_gpus_per_node)
+
 
 def _relative(path: str) -> str:
     """``path`` relative to the current directory when it lies below it (scripts run from the submit directory)."""
@@ -181,41 +196,32 @@ def make_plan(
     plan = Plan(config, output_dir or f"runs/{exp.name}", model, gpus, nodes, mode, "", "", list(overrides))
     plan.server_tp, plan.server_note, plan.vllm_max_len = server_tp, server_note, vllm_max_len
     world = plan.num_processes
+    budget = None
     if strategy is not None and strategy.endswith((".yaml", ".yml")):
         if not Path(strategy).is_file():
             raise RlvrError(f"--strategy: no accelerate config {strategy}")
-        chosen, why, check = strategy, "your accelerate config (memory not planned)", None
+        chosen, why = strategy, "your accelerate config (memory not planned)"
     elif strategy is not None:
         if strategy not in STRATEGIES:
             raise RlvrError(f"--strategy must be one of {', '.join(STRATEGIES)} or an accelerate .yaml path")
         if qlora and strategy != "ddp":
             raise RlvrError("a QLoRA recipe (model.lora.quantize) needs --strategy ddp: a 4-bit base cannot shard")
-        chosen, why, check = strategy, "--strategy", strategy
+        chosen, why = strategy, "--strategy"
+        budget = memory.budget_for(exp, shape, source, chosen, world, gpu_gib)
     else:
-        candidates = ["ddp"] if qlora or world == 1 else ["zero2", "zero3"]
-        check = None
-        for name in candidates:
-            budget = memory.plan_memory(shape, memory.setup_for(exp, name, world, gpu_gib, exp.launch.prompt_tokens))
-            check = name
+        for chosen in ["ddp"] if qlora or world == 1 else ["zero2", "zero3"]:
+            budget = memory.budget_for(exp, shape, source, chosen, world, gpu_gib)
             if budget.fits:
                 break
-        chosen = check
         why = {
             "ddp": "QLoRA: the 4-bit base cannot shard" if qlora else "one training process",
             "zero2": "ZeRO-2 fits",
             "zero3": "ZeRO-2 does not fit; ZeRO-3 shards the weights too",
         }[chosen]
     plan.strategy, plan.why = chosen, why
-    if check is not None:
-        budget = memory.plan_memory(shape, memory.setup_for(exp, check, world, gpu_gib, exp.launch.prompt_tokens))
-        title = (
-            f"memory per training GPU: {model} ({shape.params / 1e9:.2f}B params, shape from {source}), "
-            f"{check} on {world} process(es), {gpu_gib:g} GiB GPUs"
-        )
-        plan.budget = budget.table(title)
-        if not budget.fits:
-            print("\n".join("# " + line for line in plan.budget.splitlines()))
-            raise RlvrError(budget.refusal())
+    if budget is not None:
+        plan.budget = budget.table()
+        budget.require_fit()
     plan.mixed_precision = "bf16" if g.get("bf16", True) else ("fp16" if g.get("fp16") else "no")
     plan.revision, plan.trust_remote_code = exp.model.revision, exp.model.trust_remote_code
     plan.extra_sets = extra
@@ -323,14 +329,13 @@ def shell_script(plan: Plan) -> str:
         resume_guard(plan.run_dir),
     ]
     if plan.vllm == "server":
-        serve = plan.gpus - plan.server_tp
-        log = shlex.quote(plan.run_dir + "-vllm-serve.log")
+        log = shlex.quote(plan.server_log)
         lines += [
             _WAIT,
-            f"CUDA_VISIBLE_DEVICES={_devices(serve, plan.server_tp)} {_serve(plan)} > {log} 2>&1 &",
+            f"CUDA_VISIBLE_DEVICES={plan.server_devices} {_serve(plan)} > {log} 2>&1 &",
             "VLLM_PID=$!; trap 'kill $VLLM_PID 2>/dev/null' EXIT",
             f"wait_healthy http://127.0.0.1:{VLLM_PORT}/health $VLLM_PID {log}",
-            f'CUDA_VISIBLE_DEVICES={_devices(0, serve)} {train} "${{RESUME[@]}}"',
+            f'CUDA_VISIBLE_DEVICES={plan.train_devices} {train} "${{RESUME[@]}}"',
         ]
     else:
         lines.append(f'{train} "${{RESUME[@]}}"')
@@ -339,7 +344,7 @@ def shell_script(plan: Plan) -> str:
 
 def slurm_script(plan: Plan) -> str:
     run_dir = shlex.quote(plan.run_dir)
-    log = shlex.quote(plan.run_dir + "-vllm-serve.log")
+    log = shlex.quote(plan.server_log)
     n_train = plan.train_nodes
     train = shlex.join(accelerate_args(plan, "$SLURM_PROCID", "$MASTER") + train_args(plan, "$VLLM_NODE"))
     # inside `bash -c "..."`: $MASTER and $VLLM_NODE expand in this script, $SLURM_PROCID on each node's task
@@ -371,17 +376,16 @@ def slurm_script(plan: Plan) -> str:
         lines += [
             f"VLLM_NODE=${{NODES[{plan.nodes - 1}]}}",
             f'TRAIN_NODES=$(IFS=,; echo "${{NODES[*]:0:{n_train}}}")',
-            f'srun --nodes=1 --ntasks=1 -w "$VLLM_NODE" {shlex.join(vllm_serve_args(plan))} > {log} 2>&1 &',
+            f'srun --nodes=1 --ntasks=1 -w "$VLLM_NODE" {_serve(plan)} > {log} 2>&1 &',
             f'VLLM_PID=$!; wait_healthy "http://$VLLM_NODE:{VLLM_PORT}/health" $VLLM_PID {log}',
             f'srun --nodes={n_train} --ntasks={n_train} -w "$TRAIN_NODES" bash -c "{train} ${{RESUME[*]:-}}" &',
         ]
     elif plan.vllm == "server":
-        serve = plan.gpus - plan.server_tp
         lines += [
             "VLLM_NODE=127.0.0.1",
-            f"CUDA_VISIBLE_DEVICES={_devices(serve, plan.server_tp)} {_serve(plan)} > {log} 2>&1 &",
+            f"CUDA_VISIBLE_DEVICES={plan.server_devices} {_serve(plan)} > {log} 2>&1 &",
             f"VLLM_PID=$!; wait_healthy http://127.0.0.1:{VLLM_PORT}/health $VLLM_PID {log}",
-            f"CUDA_VISIBLE_DEVICES={_devices(0, serve)} srun --nodes=1 --ntasks=1 bash -c "
+            f"CUDA_VISIBLE_DEVICES={plan.train_devices} srun --nodes=1 --ntasks=1 bash -c "
             f'"{train} ${{RESUME[*]:-}}" &',
         ]
     else:
@@ -407,19 +411,21 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def wait_healthy(url: str, timeout: float, process: subprocess.Popen, log: Path | None = None) -> None:
+    def failure(why: str) -> RlvrError:  # with what the server wrote, read when it failed
+        return RlvrError(f"trl vllm-serve {why}" + (f"; the end of {log}:\n{_tail(log)}" if log else ""))
+
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
-            tail = f"; the end of {log}:\n{_tail(log)}" if log else ""
-            raise RlvrError(f"trl vllm-serve exited with code {process.returncode} before it was healthy{tail}")
+            raise failure(f"exited with code {process.returncode} before it was healthy")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own local server
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(5)
-    tail = f"; the end of {log}:\n{_tail(log)}" if log else ""
-    raise RlvrError(f"trl vllm-serve was not healthy at {url} within {timeout:.0f} s{tail}")
+            pass
+        time.sleep(5)  # after any unhealthy answer (a non-200 reply used to loop without a pause)
+    raise failure(f"was not healthy at {url} within {timeout:.0f} s")
 
 
 def run_local(plan: Plan) -> int:
@@ -431,13 +437,12 @@ def run_local(plan: Plan) -> int:
     resume = ["--resume"] if (Path(plan.run_dir) / "checkpoints").is_dir() else []
     try:
         if plan.vllm == "server":
-            serve = plan.gpus - plan.server_tp
-            log = Path(plan.run_dir + "-vllm-serve.log")
+            log = Path(plan.server_log)
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("w") as out:
                 server = subprocess.Popen(
                     vllm_serve_args(plan),
-                    env=env | {"CUDA_VISIBLE_DEVICES": _devices(serve, plan.server_tp)},
+                    env=env | {"CUDA_VISIBLE_DEVICES": plan.server_devices},
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
@@ -447,7 +452,7 @@ def run_local(plan: Plan) -> int:
                 server,
                 log,
             )
-            env["CUDA_VISIBLE_DEVICES"] = _devices(0, serve)
+            env["CUDA_VISIBLE_DEVICES"] = plan.train_devices
         return subprocess.run(accelerate_args(plan) + train_args(plan, "127.0.0.1") + resume, env=env).returncode
     finally:
         if server is not None:

@@ -191,7 +191,7 @@ def shape_for_params(billions: float) -> Shape:
     """A Llama-like shape of about ``billions`` parameters (hidden 128*round(...), 32 layers per 7B), for --params."""
     if not 0 < billions < 2000:
         raise RlvrError(f"--params is the model size in billions (e.g. 7.6); got {billions}")
-    layers = max(2, round(16 * billions ** (1 / 3) * 1.0))
+    layers = max(2, round(16 * billions ** (1 / 3)))
     hidden = 128 * max(1, round(math.sqrt(billions * 1e9 / (12 * layers)) / 128))
     shape = Shape(layers, hidden, hidden // 128, max(1, hidden // 1024), int(8 * hidden / 3), 128256, 131072)
     scale = billions * 1e9 / shape.params  # nudge the MLP so the total matches
@@ -296,8 +296,8 @@ class Budget:
         counted = [t for t in self.terms if t.phase in ("static", self.peak_phase)]
         return max(counted, key=lambda t: t.gib)
 
-    def table(self, title: str | None = None) -> str:
-        lines = [title or self.title]
+    def table(self) -> str:
+        lines = [self.title]
         for t in self.terms:
             mark = "" if t.phase in ("static", self.peak_phase) else "  (not at peak)"
             lines.append(f"  {t.name:<34} {t.gib:8.1f} GiB  {t.detail}{mark}")
@@ -308,6 +308,12 @@ class Budget:
         )
         lines += [f"  problem: {p}" for p in self.problems]
         return "\n".join(lines)
+
+    def require_fit(self) -> None:
+        """Nothing when the plan fits; else the table (as shell/YAML comments on stdout) and a one-line RlvrError."""
+        if not self.fits:
+            print("\n".join("# " + line for line in self.table().splitlines()))
+            raise RlvrError(self.refusal())
 
     def refusal(self) -> str:
         if self.problems:
@@ -500,17 +506,25 @@ def strategy_from_env(environ: Mapping[str, str]) -> str:
     return "ddp"
 
 
+def budget_for(
+    exp, shape: Shape, source: str, strategy: str, world: int, gpu_gib: float, label: str = "memory per training GPU"
+) -> Budget:
+    """The budget of experiment ``exp`` trained with ``strategy`` on ``world`` processes, titled with where the shape
+    came from (used by `rlvr launch` and `rlvr train --dry-run`)."""
+    budget = plan_memory(shape, setup_for(exp, strategy, world, gpu_gib, exp.launch.prompt_tokens))
+    budget.title = (
+        f"{label}: {exp.model.name_or_path} ({shape.params / 1e9:.2f}B params, shape from {source}), "
+        f"{strategy} on {world} process(es), {gpu_gib:g} GiB GPUs"
+    )
+    return budget
+
+
 def dry_run_budget(exp, environ: Mapping[str, str]) -> Budget | str:
     """The budget of `rlvr train` in this process's launch context, or why none can be made (shape unknown)."""
     try:
         shape, source = resolve_shape(exp.model.name_or_path)
     except RlvrError as err:
         return f"not planned: {err}"
-    strategy = strategy_from_env(environ)
     world = int(environ.get("WORLD_SIZE", "1"))
-    budget = plan_memory(shape, setup_for(exp, strategy, world, exp.launch.gpu_memory, exp.launch.prompt_tokens))
-    budget.title = (
-        f"memory per GPU: {exp.model.name_or_path} ({shape.params / 1e9:.2f}B params, shape from {source}), "
-        f"{strategy} on {world} process(es), {exp.launch.gpu_memory:g} GiB GPUs"
-    )
-    return budget
+    strategy = strategy_from_env(environ)
+    return budget_for(exp, shape, source, strategy, world, exp.launch.gpu_memory, "memory per GPU")

@@ -180,6 +180,22 @@ def test_health_wait_has_a_deadline(tmp_path):
         alive.kill()
 
 
+def test_run_local_health_wait_stops_on_a_dead_server_and_on_its_deadline(tmp_path):
+    log = tmp_path / "vllm-serve.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "CUDA out of memory\n")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with pytest.raises(launch_mod.RlvrError, match="exited with code 0 before it was healthy") as err:
+        launch_mod.wait_healthy("http://127.0.0.1:9/health", 60, dead, log)
+    assert "CUDA out of memory" in str(err.value) and "line 59" not in str(err.value)
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        with pytest.raises(launch_mod.RlvrError, match="not healthy at .* within 0 s"):
+            launch_mod.wait_healthy("http://127.0.0.1:9/health", 0, alive, log)
+    finally:
+        alive.kill()
+
+
 def test_activation_line_and_workdir(tmp_path, cli):
     out = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--activate", "module load cuda && conda activate rl",
                "--dry-run").stdout  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rl import memory
@@ -126,8 +128,8 @@ def test_activations_shrink_with_the_micro_batch_and_checkpointing():
 
     # the checkpointed inputs alone: layers x tokens x hidden x 2 bytes (the issue's ~66 GB for DAPO at 16 x 20,480)
     assert act(base) > 28 * 16 * 20992 * 3584 * 2 / GiB
-    assert act(base) / act(memory.Setup(**{**base.__dict__, "micro_batch": 2})) == pytest.approx(8)
-    assert act(memory.Setup(**{**base.__dict__, "gradient_checkpointing": False})) > 5 * act(base)
+    assert act(base) / act(replace(base, micro_batch=2)) == pytest.approx(8)
+    assert act(replace(base, gradient_checkpointing=False)) > 5 * act(base)
 
 
 def test_an_oversized_plan_names_the_biggest_term_and_its_knob():
@@ -144,7 +146,7 @@ def test_colocated_vllm_must_hold_one_full_length_sequence():
     setup = memory.Setup(strategy="zero2", gpus=2, vllm="colocate", vllm_utilization=0.1, vllm_max_len=None)
     budget = memory.plan_memory(shape, setup)
     assert not budget.fits and "131072-token" in budget.refusal() and "vllm_max_model_length" in budget.refusal()
-    fixed = memory.plan_memory(shape, memory.Setup(**{**setup.__dict__, "vllm_max_len": 1024}))
+    fixed = memory.plan_memory(shape, replace(setup, vllm_max_len=1024))
     assert not fixed.problems
 
 
