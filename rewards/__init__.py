@@ -12,6 +12,6 @@
 
 from rewards import accuracy, countdown, language, layout, length  # noqa: F401  (each registers its rewards)
 from rewards.pool import shutdown
-from rewards.registry import build, describe, names, params
+from rewards.registry import build, checks_answer, describe, names, params
 
-__all__ = ["build", "describe", "names", "params", "shutdown"]
+__all__ = ["build", "checks_answer", "describe", "names", "params", "shutdown"]

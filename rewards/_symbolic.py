@@ -37,3 +37,30 @@ def parse_answer(text: str) -> tuple:
 def verify_parsed(gold: tuple, answer: tuple) -> bool:
     """math-verify's verify, strict: variables matter, sets are not tuples, relations are not sets."""
     return bool(verify(list(gold), list(answer), strict=True, timeout_seconds=None))
+
+
+_DEFAULT_LATEX = [LatexExtractionConfig()]  # math-verify's own defaults: a second opinion, not rlvr's settings
+
+
+def second_opinion(completion: str, gold: str) -> bool | None:
+    """math-verify's own verdict with its default LaTeX extraction and comparison; None when the gold does not parse.
+
+    The run-health monitor's independent check of what `math_accuracy` paid (rl/health.py). It shares only the
+    answer's place with rlvr's grader: the text after the chain of thought, the last `<answer>` block when there is
+    one. Extraction, normalisation and equivalence are math-verify's defaults (non-strict). LaTeX only: its
+    plain-expression parser calls `eval`. Run it in the worker pool (no timeouts of its own here).
+    """
+    from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
+
+    gold_parsed = parse(f"${gold}$", extraction_config=_DEFAULT_LATEX, parsing_timeout=None)
+    if not gold_parsed:
+        return None
+    region = answer_region(completion)
+    if region is None:
+        return False
+    tagged = tag_contents(region, ANSWER_OPEN, ANSWER_CLOSE)
+    text = tagged[-1] if tagged else region
+    answer = parse(text, extraction_config=_DEFAULT_LATEX, parsing_timeout=None) or parse(
+        f"${text}$", extraction_config=_DEFAULT_LATEX, parsing_timeout=None
+    )
+    return bool(answer) and bool(verify(gold_parsed, answer, timeout_seconds=None))

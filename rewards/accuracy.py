@@ -37,6 +37,7 @@ class MathAccuracy(Reward):
     """
 
     name = "math_accuracy"
+    checks_answer = True
 
     def __init__(self, timeout: float = 1.0, column: str = "answer") -> None:
         _check_timeout(timeout)

@@ -35,6 +35,8 @@ class Reward:
     """Base class; subclasses set ``name`` and implement ``score(texts, columns)``."""
 
     name: ClassVar[str] = ""
+    checks_answer: ClassVar[bool] = False
+    """True for rewards that grade the final answer against a gold (run health watches them as accuracy)."""
 
     def __init__(self) -> None:
         self.__name__ = self.name  # TRL logs rewards/<__name__>/mean
@@ -45,7 +47,7 @@ class Reward:
 
     @staticmethod
     def _zero() -> dict[str, float]:
-        return {"none": 0, "timeouts": 0, "errors": 0, "seconds": 0.0}
+        return {"items": 0, "none": 0, "timeouts": 0, "errors": 0, "seconds": 0.0}
 
     def __call__(self, completions: Sequence[object], **columns: object) -> list[Score]:
         start = time.perf_counter()
@@ -53,6 +55,7 @@ class Reward:
         tally = Tally()
         scores = self.score(texts, columns, tally)
         with self._lock:
+            self._metrics["items"] += len(scores)
             self._metrics["none"] += sum(s is None for s in scores)
             self._metrics["timeouts"] += tally.timeouts
             self._metrics["errors"] += tally.errors
@@ -65,7 +68,8 @@ class Reward:
         raise NotImplementedError
 
     def pop_metrics(self) -> dict[str, float]:
-        """Counts since the last call, unprefixed: ``none``, ``timeouts``, ``errors``, ``seconds``."""
+        """Counts since the last call, unprefixed: ``items`` (completions scored), ``none``, ``timeouts``, ``errors``,
+        ``seconds``."""
         with self._lock:
             metrics, self._metrics = self._metrics, self._zero()
         return metrics

@@ -145,6 +145,7 @@ class Countdown(Reward):
     """
 
     name = "countdown"
+    checks_answer = True
 
     def __init__(self, use_all: bool = False) -> None:
         super().__init__()

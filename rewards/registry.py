@@ -42,6 +42,11 @@ def describe(name: str) -> str:
     return doc.splitlines()[0].replace("``", "") if doc else name
 
 
+def checks_answer(name: str) -> bool:
+    """Whether the reward grades the final answer against a gold (what run health watches as accuracy)."""
+    return _lookup(name).checks_answer
+
+
 def params(name: str) -> dict[str, object]:
     """The params a reward accepts, with their defaults (``inspect.Parameter.empty`` when required)."""
     return {p.name: p.default for p in _parameters(_lookup(name)).values()}

@@ -159,6 +159,113 @@ class LaunchConfig:
 
 
 @dataclass
+class RewardHackingCheck:
+    """An auxiliary reward (any reward but the accuracy one) or the total reward rises while accuracy does not."""
+
+    enabled: bool = True
+    window: int = 20
+    """Compare the last `window` logged steps with the `window` before them."""
+    min_rise: float = 0.05
+    """The smallest rise of a reward's mean (in its own units) that counts."""
+    alpha: float = 0.01
+    """One-sided Welch t-test level for "rises" (and for "accuracy rises", which clears the alarm)."""
+
+
+@dataclass
+class GraderDisagreementCheck:
+    """Every `every` steps, math-verify regrades completions the accuracy reward paid (in worker processes)."""
+
+    enabled: bool = True
+    every: int = 10
+    sample: int = 32
+    """Paid completions regraded per check (from the latest batch, per process)."""
+    max_rate: float = 0.2
+    """Alert when more than this share of the paid completions are rejected by the independent check..."""
+    min_checked: int = 32
+    """...pooled over the last checks until at least this many completions were regraded."""
+    timeout: float = 5.0
+
+
+@dataclass
+class EntropyCollapseCheck:
+    """Token entropy falls under `fraction` of its starting level (the mean of the first `window` logged steps)."""
+
+    enabled: bool = True
+    fraction: float = 0.3
+    window: int = 10
+
+
+@dataclass
+class LengthBlowupCheck:
+    """Truncation climbs (clipped ratio), or mean length grows while accuracy does not."""
+
+    enabled: bool = True
+    window: int = 20
+    max_clipped: float = 0.2
+    """Alert when the last window's clipped ratio is above this and at least `min_rise` above the first window's."""
+    min_rise: float = 0.1
+    growth: float = 0.3
+    """Alert when mean length grew by this fraction from one window to the next without accuracy rising."""
+
+
+@dataclass
+class NoSignalCheck:
+    """Groups whose completions all score the same teach nothing (`frac_reward_zero_std`)."""
+
+    enabled: bool = True
+    max_fraction: float = 0.9
+    steps: int = 10
+    """Consecutive logged steps at or above `max_fraction`."""
+
+
+@dataclass
+class GraderTroubleCheck:
+    """A reward's None / timeout / error rate, or its share of the step's time, over the last `window` steps."""
+
+    enabled: bool = True
+    window: int = 10
+    max_rate: float = 0.05
+    """Timeouts or errors per graded completion."""
+    max_none_rate: float = 0.2
+    """Completions scored None (e.g. a gold answer the grader cannot read)."""
+    max_time_share: float = 0.5
+    """Seconds spent in the reward over the step's seconds."""
+
+
+@dataclass
+class InstabilityCheck:
+    """Gradient-norm spikes, and KL jumps when `grpo.beta > 0`, against the median of the previous `window` steps."""
+
+    enabled: bool = True
+    window: int = 10
+    grad_spike: float = 10.0
+    kl_jump: float = 5.0
+    min_kl: float = 0.05
+    """A KL jump must also exceed the median by this much (KL starts near 0)."""
+
+
+@dataclass
+class HealthConfig:
+    """Run health: detectors on the logged metrics that print an alert while training runs (rl/health.py).
+
+    Windows count logged steps (every `grpo.logging_steps`)."""
+
+    enabled: bool = True
+    stop_on: list[str] = field(default_factory=list)
+    """Alert kinds that end the run: a checkpoint is saved, the run finishes its summary, and exits with code 4."""
+    accuracy_reward: str | None = None
+    """The reward that checks answers; default: the first of the experiment's rewards that does (math_accuracy,
+    countdown). It can be trained with weight 0: then it only watches."""
+    reward_hacking: RewardHackingCheck = field(default_factory=RewardHackingCheck)
+    grader_disagreement: GraderDisagreementCheck = field(default_factory=GraderDisagreementCheck)
+    entropy_collapse: EntropyCollapseCheck = field(default_factory=EntropyCollapseCheck)
+    length_blowup: LengthBlowupCheck = field(default_factory=LengthBlowupCheck)
+    no_signal: NoSignalCheck = field(default_factory=NoSignalCheck)
+    grader_trouble: GraderTroubleCheck = field(default_factory=GraderTroubleCheck)
+    instability: InstabilityCheck = field(default_factory=InstabilityCheck)
+
+
+@dataclass
 class Experiment:
     name: str = "experiment"
     variant: str | None = None
@@ -174,6 +281,7 @@ class Experiment:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -375,6 +483,9 @@ def validate(exp: Experiment) -> None:
             also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
             raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
     validate_grpo_keys(exp.grpo)
+    from rl.health import validate_health
+
+    validate_health(exp)
     from rl.precision import check_trl_casts
 
     check_trl_casts(exp.grpo, exp.model)

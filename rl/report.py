@@ -3,7 +3,8 @@
 Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run: held-out figures come from
 `summary.json` (greedy, graded by the reward's grader); training figures (`mean_reward`, `rewards/<name>/mean`,
 `mean_completion_length`) are averaged over the final 10% of logged steps. Across seeds: the mean and the
-sample standard deviation (n - 1 in the denominator; 0 when n = 1).
+sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json `health`) are
+counted per variant in the table and listed per run under "Run health".
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         else []
     )
     figures = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    health = summary.get("health") if isinstance(summary.get("health"), dict) else None
     tail = steps[-max(1, len(steps) // 10) :] if steps else []
     for key, name in [("reward", "mean_reward"), ("completions/mean_length", "mean_completion_length")]:
         values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
@@ -51,7 +53,7 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
         if values:
             figures[key] = sum(values) / len(values)
-    return {"figures": figures, "steps": steps}
+    return {"figures": figures, "steps": steps, "health": health}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -99,9 +101,11 @@ def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
         }
     )
     columns = metrics + [c for c in reward_cols if c not in metrics]
-    head = ["variant", "n"] + [
-        LABELS.get(c, c.removeprefix("rewards/").removesuffix("/mean") + " (train)") for c in columns
-    ]
+    head = (
+        ["variant", "n"]
+        + [LABELS.get(c, c.removeprefix("rewards/").removesuffix("/mean") + " (train)") for c in columns]
+        + ["health alerts"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variant, runs in groups.items():
         cells = [variant, str(len(runs))]
@@ -112,8 +116,33 @@ def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
                 cells.append(f"{mean:.3f} ± {std:.3f}")
             else:
                 cells.append("–")
+        cells.append(alert_cell(runs))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def alert_cell(runs: list[dict]) -> str:
+    """Which health alerts the variant's runs raised: `kind (runs with it/runs)`; "none"; "–" without health data."""
+    checked = [r["health"] for r in runs if r.get("health")]
+    if not checked:
+        return "–"
+    counts: dict[str, int] = {}
+    for health in checked:
+        for kind in dict.fromkeys(a["kind"] for a in health.get("alerts", [])):
+            counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{kind} ({n}/{len(checked)})" for kind, n in counts.items()) or "none"
+
+
+def health_section(groups: dict[str, list[dict]]) -> str:
+    """Every alert of every run, by variant and seed (rl/health.py says what each kind means)."""
+    lines = []
+    for variant, runs in groups.items():
+        for run in sorted(runs, key=lambda r: r["seed"]):
+            for alert in (run.get("health") or {}).get("alerts", []):
+                where = f"{variant}, seed {run['seed']}: step {alert['step']}"
+                lines.append(f"- {where} {alert['kind']}: {alert['message']}")
+    body = "\n".join(lines) if lines else "No run raised an alert."
+    return f"## Run health\n\n{body}\n"
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -224,6 +253,8 @@ def report(target: str, out_dir: str | None = None) -> Path:
         + (f" ({missing} not finished, left out)" if missing else "")
         + ". Mean ± sample std over seeds.\n\n"
         + table(groups, metrics)
+        + "\n"
+        + health_section(groups)
         + "\n![training curves](curves.png)\n\n![held-out accuracy](accuracy.png)\n"
     )
     (out / "report.md").write_text(text)

@@ -1,7 +1,8 @@
 """Run bookkeeping: the run directory, `metrics.jsonl` (always), and Weights & Biases (offline unless a key is set).
 
 Metric names follow TRL (`loss`, `reward`, `rewards/<name>/mean`, `kl`, `completions/mean_length`,
-`learning_rate`, `step_time`, ...) plus rlvr's per-reward counters `rewards/<name>/{none,timeouts,errors,seconds}`.
+`learning_rate`, `step_time`, ...) plus rlvr's per-reward counters
+`rewards/<name>/{items,none,timeouts,errors,seconds}` and the run-health monitor's `health/*` (rl/health.py).
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from typing import Any
 
 from rl.config import Experiment, dump_yaml
 from rl.errors import RlvrError
+from rl.health import HealthStopped, stop_message
+from rl.health import make_callback as make_health
 from rl.resilience import (
     GuardedReward,
     NonFiniteGuard,
@@ -236,6 +238,9 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         (run_dir / "preempted.json").unlink(missing_ok=True)
 
     reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
+    health = make_health(exp, run_dir, main)  # run health (None when health.enabled is false)
+    if health is not None:
+        reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
     wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
     args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
@@ -278,9 +283,12 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         write_json(state_file, state)
 
     wandb_run = start_wandb(exp, run_dir, resolved)
+    metrics_file = MetricsFile(run_dir / "metrics.jsonl", _step_of(checkpoint))
+    if health is not None:
+        health.replay(metrics_file.path)  # a resumed run's detectors continue where they were
+        health.wandb_run, health.online = wandb_run, wandb_mode(exp.logging.wandb_mode) == "online"
     heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)
     heldout.wandb_run = wandb_run
-    resume_step = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
     preemption = PreemptionCallback(run_dir)
     non_finite = NonFiniteGuard()
     base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
@@ -292,8 +300,10 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
         args=args,
         train_dataset=to_dataset(train_rows),
         processing_class=tokenizer,
-        callbacks=[MetricsFile(run_dir / "metrics.jsonl", resume_step), preemption, non_finite, heldout],
+        callbacks=[metrics_file, preemption, non_finite, heldout],
     )
+    if health is not None:  # first: its health/* keys reach wandb and metrics.jsonl in the same log call
+        trainer.callback_handler.callbacks.insert(0, health)
     heldout.trainer = trainer
     non_finite.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
     if precision.upcast_trainable:
@@ -328,6 +338,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
             num_processes=trainer.accelerator.num_processes,
             ranks_in_sync=ranks_in_sync(trainer),
             precision=precision.describe().removeprefix("precision: "),
+            health=health.summary() if health is not None else {"enabled": False, "alerts": [], "checked": []},
         )
         if main:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -341,7 +352,13 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
             wandb_run.finish()
     if main:
         print_summary(console, summary)
+    if health is not None and health.stopped_by is not None:
+        raise HealthStopped(stop_message(health.stopped_by, run_dir))
     return summary
+
+
+def _step_of(checkpoint: Path | None) -> int:
+    return int(checkpoint.name.split("-")[-1]) if checkpoint else 0
 
 
 def make_summary(exp, run_dir, state, after, steps, output, started) -> dict:

@@ -153,3 +153,21 @@ def test_report_without_finished_runs_is_an_error(tmp_path):
     (tmp_path / "v__s0").mkdir()
     with pytest.raises(RlvrError, match="none of the 1 runs"):
         report(str(tmp_path))
+
+
+def test_report_shows_health_alerts_per_variant_and_per_run(tmp_path):
+    root = tmp_path / "runs"
+    alert = {"kind": "reward_hacking", "step": 40, "message": "length bonus rose 0.40 -> 0.51"}
+    for name, alerts in [("hack__s0", [alert]), ("hack__s1", [alert | {"step": 38}]), ("clean__s0", [])]:
+        fake_run(root / name, 0.5, [0.5] * 20)
+        summary = json.loads((root / name / "summary.json").read_text())
+        summary["health"] = {"alerts": alerts, "checked": ["reward_hacking"], "stopped_by": None}
+        (root / name / "summary.json").write_text(json.dumps(summary))
+    fake_run(root / "old__s0", 0.5, [0.5] * 20)  # a run from before run health: no "health" in its summary
+    text = (report(str(root), str(tmp_path / "report")) / "report.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["hack"].endswith("| reward_hacking (2/2) |")
+    assert rows["clean"].endswith("| none |") and rows["old"].endswith("| – |")
+    assert "## Run health" in text
+    assert "- hack, seed 0: step 40 reward_hacking: length bonus rose 0.40 -> 0.51" in text
+    assert "- hack, seed 1: step 38 reward_hacking:" in text

@@ -79,8 +79,14 @@ def test_summary_and_metrics(run_dir):
         "step_time",
         "rewards/math_accuracy/timeouts",
         "rewards/math_accuracy/none",
+        "rewards/math_accuracy/items",
+        "health/alerts",
+        "health/reward_hacking",
     ):
         assert key in metrics[-1], key
+    assert metrics[-1]["rewards/math_accuracy/items"] == 16 and metrics[-1]["health/alerts"] == 0
+    # two steps are too few for any window: nothing checked yet, nothing raised
+    assert summary["health"] == {"alerts": [], "checked": [], "stopped_by": None}
     samples = [json.loads(line) for line in (run_dir / "eval" / "after.jsonl").read_text().splitlines()]
     assert len(samples) == 32 and {"prompt", "completion", "correct", "extracted"} <= set(samples[0])
     assert sum(bool(s["correct"]) for s in samples) / 32 == pytest.approx(summary["accuracy_after"])

@@ -90,7 +90,8 @@ def test_reward_errors_are_counted_per_item():
 
     fn = Fragile()
     assert fn(["ab", "", "a"]) == [0.5, None, 1.0]
-    assert fn.pop_metrics() == {"none": 1, "timeouts": 0, "errors": 1, "seconds": pytest.approx(0, abs=0.1)}
+    expected = {"items": 3, "none": 1, "timeouts": 0, "errors": 1, "seconds": pytest.approx(0, abs=0.1)}
+    assert fn.pop_metrics() == expected
 
 
 def test_shutdown_then_reuse():

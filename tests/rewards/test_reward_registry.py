@@ -36,7 +36,7 @@ def test_every_reward_builds_with_defaults_and_follows_trl_conventions(name):
     chat = fn([[{"role": "assistant", "content": "<think>a</think><answer>5</answer>"}]], **TRL_KWARGS)
     assert chat == scores
     metrics = fn.pop_metrics()
-    assert set(metrics) == {"none", "timeouts", "errors", "seconds"}
+    assert set(metrics) == {"items", "none", "timeouts", "errors", "seconds"}
     assert metrics["seconds"] > 0 and fn.pop_metrics()["seconds"] == 0
     clone = pickle.loads(pickle.dumps(fn))
     assert clone.__name__ == name and clone(["<think>a</think><answer>5</answer>"], **TRL_KWARGS) == scores
