@@ -8,6 +8,7 @@ off here: time is bounded by the pool killing the worker, and ``normalize.explos
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
 from latex2sympy2_extended import NormalizationConfig
@@ -40,26 +41,36 @@ def verify_parsed(gold: tuple, answer: tuple) -> bool:
 
 
 _DEFAULT_LATEX = [LatexExtractionConfig()]  # math-verify's own defaults: a second opinion, not rlvr's settings
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_DECORATION = re.compile(r"^[\s*_`]+|[\s*_`.]+$")
 
 
 def second_opinion(completion: str, gold: str) -> bool | None:
-    """math-verify's own verdict with its default LaTeX extraction and comparison; None when the gold does not parse.
+    """math-verify's own verdict with its default LaTeX extraction and comparison; None when it abstains.
 
     The run-health monitor's independent check of what `math_accuracy` paid (rl/health.py). It shares only the
-    answer's place with rlvr's grader: the text after the chain of thought, the last `<answer>` block when there is
-    one. Extraction, normalisation and equivalence are math-verify's defaults (non-strict). LaTeX only: its
-    plain-expression parser calls `eval`. Run it in the worker pool (no timeouts of its own here).
+    answer's place with rlvr's grader: the text after the chain of thought, its last `<answer>` block, else its
+    last boxed expression, without markdown emphasis or a final period. Extraction, normalisation and equivalence
+    are math-verify's defaults. It abstains (None) when the gold does not parse, and when the answer has words in it
+    outside LaTeX commands ("72 cookies", "The answer is 18", a `#### 72` line after prose): math-verify would read
+    their letters as variables. LaTeX only: its plain-expression parser calls `eval`. Run it in the worker pool (no
+    timeouts of its own here).
     """
+    from rewards.math import boxed_contents
     from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
 
     gold_parsed = parse(f"${gold}$", extraction_config=_DEFAULT_LATEX, parsing_timeout=None)
-    if not gold_parsed:
+    if all(isinstance(x, str) for x in gold_parsed):  # nothing, or only the text back: it did not parse
         return None
     region = answer_region(completion)
     if region is None:
         return False
     tagged = tag_contents(region, ANSWER_OPEN, ANSWER_CLOSE)
-    text = tagged[-1] if tagged else region
+    boxed = boxed_contents(region) if not tagged else []
+    text = _DECORATION.sub("", tagged[-1] if tagged else boxed[-1] if boxed else region)
+    if _WORD.search(_COMMAND.sub(" ", text)):
+        return None
     answer = parse(text, extraction_config=_DEFAULT_LATEX, parsing_timeout=None) or parse(
         f"${text}$", extraction_config=_DEFAULT_LATEX, parsing_timeout=None
     )

@@ -35,6 +35,7 @@ import yaml
 
 from rl.config import Experiment, apply_override, dump_yaml, from_dict, read_yaml, validate
 from rl.errors import RlvrError
+from rl.health import EXIT_HEALTH
 from rl.tracking import last_checkpoint
 
 SPEC_KEYS = ("name", "base", "seeds", "output_dir", "overrides", "variants", "metrics", "description")
@@ -210,12 +211,13 @@ def ablate(spec_path: str, jobs: int = 1, emit: str | None = None, dry_run: bool
         with log.open("a") as out:
             command = train_command(run, files[run.label])
             code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
-        console.print(f"{'finished' if code == 0 else f'FAILED ({code})'}  {run.label}  (log: {log})")
+        state = {0: "finished", EXIT_HEALTH: "stopped by health.stop_on"}.get(code, f"FAILED ({code})")
+        console.print(f"{state}  {run.label}  (log: {log})")
         return run, code
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(one, todo))
-    failed = [r.label for r, code in results if code != 0]
+    failed = [r.label for r, code in results if code not in (0, EXIT_HEALTH)]  # a stopped run has its summary
     if failed:
         raise RlvrError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see {spec.output_dir}/logs)")
     console.print(f"all {len(spec.runs)} runs finished; next: rlvr report {spec_path}")

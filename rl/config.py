@@ -160,15 +160,19 @@ class LaunchConfig:
 
 @dataclass
 class RewardHackingCheck:
-    """An auxiliary reward (any reward but the accuracy one) or the total reward rises while accuracy does not."""
+    """A trained reward other than the accuracy one (times its weight), or all of them summed, rises while accuracy
+    stays flat or falls, persistently."""
 
     enabled: bool = True
     window: int = 20
     """Compare the last `window` logged steps with the `window` before them."""
     min_rise: float = 0.05
-    """The smallest rise of a reward's mean (in its own units) that counts."""
+    """The smallest rise of a reward's mean (in its own units, times its weight) that counts."""
     alpha: float = 0.01
-    """One-sided Welch t-test level for "rises" (and for "accuracy rises", which clears the alarm)."""
+    """One-sided Welch t-test level for "rises"."""
+    patience: int = 10
+    """The condition must hold now and at 80% of the last `patience` logged steps ("flat": accuracy rose by less
+    than one standard error of the difference between the windows)."""
 
 
 @dataclass
@@ -182,7 +186,8 @@ class GraderDisagreementCheck:
     max_rate: float = 0.2
     """Alert when more than this share of the paid completions are rejected by the independent check..."""
     min_checked: int = 32
-    """...pooled over the last checks until at least this many completions were regraded."""
+    """...pooled over the checks of the last 5 x `every` steps, newest first, until this many were regraded. The
+    check abstains (not counted) on answers with words in them: math-verify would read letters as variables."""
     timeout: float = 5.0
 
 
@@ -205,12 +210,14 @@ class LengthBlowupCheck:
     """Alert when the last window's clipped ratio is above this and at least `min_rise` above the first window's."""
     min_rise: float = 0.1
     growth: float = 0.3
-    """Alert when mean length grew by this fraction from one window to the next without accuracy rising."""
+    """Alert when mean length grew by this fraction from one window to the next while accuracy (or, without an
+    accuracy reward, the total reward) rose by less than one standard error."""
 
 
 @dataclass
 class NoSignalCheck:
-    """Groups whose completions all score the same teach nothing (`frac_reward_zero_std`)."""
+    """Groups whose completions all score the same teach nothing (`frac_reward_zero_std`; with dynamic sampling,
+    the share of the trained batch still made of them, `dynamic_sampling/filler_share`)."""
 
     enabled: bool = True
     max_fraction: float = 0.9

@@ -80,7 +80,6 @@ class Context:
     aux: tuple[tuple[str, float], ...] = ()
     """(name, weight) of every other reward trained with a non-zero weight."""
     rewards: tuple[str, ...] = ()
-    logging_steps: int = 1
 
 
 def context_for(exp) -> Context:
@@ -91,7 +90,7 @@ def context_for(exp) -> Context:
     if accuracy is None:
         accuracy = next((r.name for r in exp.rewards if rewards.checks_answer(r.name)), None)
     aux = tuple((r.name, r.weight) for r in exp.rewards if r.name != accuracy and r.weight != 0)
-    return Context(accuracy, aux, names, int(exp.grpo.get("logging_steps", 1) or 1))
+    return Context(accuracy, aux, names)
 
 
 def validate_health(exp) -> None:
@@ -99,21 +98,26 @@ def validate_health(exp) -> None:
     for kind in health.stop_on:
         if kind not in KINDS:
             raise RlvrError(f"health.stop_on: unknown alert kind {kind!r} (kinds: {', '.join(KINDS)})")
+        if not getattr(health, kind).enabled:
+            raise RlvrError(f"health.stop_on: {kind} is disabled (health.{kind}.enabled: false), so it cannot stop")
     names = [r.name for r in exp.rewards]
     if health.accuracy_reward is not None and health.accuracy_reward not in names:
         raise RlvrError(
             f"health.accuracy_reward: {health.accuracy_reward!r} is not one of this run's rewards ({', '.join(names)})"
         )
     for kind in KINDS:
-        cfg = getattr(health, kind)
-        for key, value in vars(cfg).items():
-            if key != "enabled" and (value < 0 or (value == 0 and key in WHOLE)):
-                raise RlvrError(f"health.{kind}.{key} must be {'at least 1' if key in WHOLE else '>= 0'}, got {value}")
+        for key, value in vars(getattr(health, kind)).items():
+            if key == "enabled":
+                continue
+            if key in WHOLE and value < 1:
+                raise RlvrError(f"health.{kind}.{key} must be at least 1, got {value}")
+            if value < 0 or (key == "timeout" and value == 0):
+                raise RlvrError(f"health.{kind}.{key} must be {'> 0' if key == 'timeout' else '>= 0'}, got {value}")
     if health.reward_hacking.alpha >= 1 or health.entropy_collapse.fraction >= 1:
         raise RlvrError("health.reward_hacking.alpha and health.entropy_collapse.fraction must be below 1")
 
 
-WHOLE = {"window", "every", "sample", "min_checked", "steps", "timeout"}
+WHOLE = {"window", "every", "sample", "min_checked", "steps", "patience"}
 
 
 # --------------------------------------------------------------------------------------------------- statistics
@@ -145,6 +149,12 @@ def rises(early: Sequence[float], late: Sequence[float], min_rise: float, alpha:
     return p < alpha, rise, p
 
 
+def flat(early: Sequence[float], late: Sequence[float]) -> bool:
+    """Did not rise: the late mean is below the early one plus one standard error of their difference."""
+    se = math.sqrt(statistics.pvariance(early) / len(early) + statistics.pvariance(late) / len(late))
+    return statistics.fmean(late) - statistics.fmean(early) <= se
+
+
 def _steps(records: Sequence[dict]) -> str:
     return f"steps {records[0].get('step', '?')}-{records[-1].get('step', '?')}"
 
@@ -173,19 +183,21 @@ class Detector:
     def check(self, records: Sequence[dict]) -> Finding | None:
         raise NotImplementedError
 
-    def accuracy_rises(self, early: Sequence[dict], late: Sequence[dict], alpha: float) -> bool | None:
-        """Whether the accuracy reward rose significantly from `early` to `late`; None without one."""
-        if self.ctx.accuracy is None:
-            return None
-        key = f"rewards/{self.ctx.accuracy}/mean"
+    def correctness_flat(self, early: Sequence[dict], late: Sequence[dict]) -> tuple[str, bool] | None:
+        """(the key, whether it did not rise) for the accuracy reward, else the total reward; None without data."""
+        key = f"rewards/{self.ctx.accuracy}/mean" if self.ctx.accuracy else "reward"
         a, b = series(early, key), series(late, key)
         if len(a) < 2 or len(b) < 2:
             return None
-        return rises(a, b, 0.0, alpha)[0]
+        return key, flat(a, b)
 
 
 class RewardHacking(Detector):
     kind = "reward_hacking"
+
+    def __init__(self, cfg, ctx):
+        super().__init__(cfg, ctx)
+        self.held: list[bool] = []
 
     def check(self, records):
         w, ctx = self.cfg.window, self.ctx
@@ -204,9 +216,10 @@ class RewardHacking(Detector):
             up, rise, p = rises(a, b, self.cfg.min_rise, self.cfg.alpha)
             if up and (worst is None or rise > worst[1]):
                 worst = (label, rise, p, statistics.fmean(a), statistics.fmean(b))
-        acc_up = rises(acc_early, acc_late, 0.0, self.cfg.alpha)[0]
         self.stats = {"accuracy_trend": statistics.fmean(acc_late) - statistics.fmean(acc_early)}
-        if worst is None or acc_up:
+        holds = worst is not None and flat(acc_early, acc_late)
+        self.held = (self.held + [holds])[-self.cfg.patience :]
+        if not holds or sum(self.held) < math.ceil(0.8 * self.cfg.patience):  # held at 8 of the last 10 steps
             return None
         label, rise, p, before, after = worst
         return (
@@ -241,7 +254,7 @@ class GraderDisagreement(Detector):
 
     @property
     def rearm(self) -> int:
-        return 1  # decided on regrade records only; the verdict holds between them
+        return 2 * self.cfg.every  # decided on regrade records only; the verdict holds between them
 
     def __init__(self, cfg, ctx):
         super().__init__(cfg, ctx)
@@ -252,7 +265,10 @@ class GraderDisagreement(Detector):
             return self.verdict
         checked = rejected = 0
         first = records[-1]
+        oldest = records[-1].get("step", 0) - 5 * self.cfg.every
         for r in reversed(records):
+            if r.get("step", 0) <= oldest:
+                break
             if _number(r.get(self.CHECKED)):
                 checked += r[self.CHECKED]
                 rejected += r.get(self.REJECTED) or 0
@@ -320,18 +336,23 @@ class LengthBlowup(Detector):
         if len(records) >= 2 * w:
             early, late = records[-2 * w : -w], records[-w:]
             a, b = series(early, "completions/mean_length"), series(late, "completions/mean_length")
-            if a and b and statistics.fmean(a) > 0:
+            correctness = self.correctness_flat(early, late)
+            if a and b and statistics.fmean(a) > 0 and correctness is not None:
                 self.checked = True
                 growth = statistics.fmean(b) / statistics.fmean(a) - 1
                 self.stats["length_growth"] = growth
-                if growth >= self.cfg.growth and found is None and not self.accuracy_rises(early, late, 0.01):
+                key, not_rising = correctness
+                if growth >= self.cfg.growth and found is None and not_rising:
                     found = (
                         f"mean completion length grew {statistics.fmean(a):.1f} -> {statistics.fmean(b):.1f} tokens "
-                        f"(+{growth:.0%}) over {_steps(records[-2 * w :])} while accuracy did not rise",
+                        f"(+{growth:.0%}) over {_steps(records[-2 * w :])} while {key} did not rise",
                         "whether the extra tokens reason or repeat (repetition_penalty, completions table); a "
                         "length or overlong reward may be paying for length",
                     )
         return found
+
+
+FILLER = "dynamic_sampling/filler_share"
 
 
 class NoSignal(Detector):
@@ -339,7 +360,8 @@ class NoSignal(Detector):
 
     def check(self, records):
         n = self.cfg.steps
-        values = series(records[-n:], "frac_reward_zero_std")
+        key = FILLER if FILLER in records[-1] else "frac_reward_zero_std"  # dynamic sampling: what is trained on
+        values = series(records[-n:], key)
         if len(records) < n or len(values) < n:
             return None
         self.checked = True
@@ -352,12 +374,19 @@ class NoSignal(Detector):
             mean = statistics.fmean(acc)
             verdict = "too hard (or answers unreadable)" if mean < 0.5 else "too easy"
             why = f"; accuracy {mean:.2f}: the prompts are {verdict}"
+        what = "of the trained batch was groups" if key == FILLER else "of groups had"
         return (
-            f"at least {self.cfg.max_fraction:.0%} of groups had identical rewards for {n} steps running "
+            f"at least {self.cfg.max_fraction:.0%} {what} identical rewards for {n} steps running "
             f"(mean {statistics.fmean(values):.0%}){why}",
             "the data's difficulty for this model (filter by pass rate, dynamic_sampling.enabled), the grader "
             "(does it read the model's answers?), and grpo.num_generations",
         )
+
+
+def _tail(records: Sequence[dict], n: int):
+    """(index, record) of the last `n` records."""
+    start = max(0, len(records) - n)
+    return [(i, records[i]) for i in range(start, len(records))]
 
 
 class GraderTrouble(Detector):
@@ -369,7 +398,11 @@ class GraderTrouble(Detector):
         if len(records) < w:
             return None
         worst = None
-        step_seconds = sum(series(window, "step_time")) * self.ctx.logging_steps
+        # step_time is TRL's mean per optimizer step; reward seconds are summed since the previous log
+        steps = [r.get("step", 0) - (records[i - 1].get("step", 0) if i > 0 else 0) for i, r in _tail(records, w)]
+        step_seconds = sum(
+            r["step_time"] * n for r, n in zip(window, steps, strict=True) if _number(r.get("step_time"))
+        )
         for name in self.ctx.rewards:
             items = sum(series(window, f"rewards/{name}/items"))
             if items <= 0:
@@ -517,7 +550,8 @@ class Tap:
 
 def regrade(paid: Sequence[tuple[str, str]], sample: int, timeout: float, rng: random.Random) -> list[dict]:
     """math-verify's verdict on up to `sample` paid pairs, in the worker pool: [{completion, gold, agrees}] where
-    agrees is True, False (rejected; a timeout counts as rejected) or None (the gold did not parse: not counted)."""
+    agrees is True, False (rejected; a timeout counts as rejected) or None (not counted: the check abstained, see
+    `rewards._symbolic.second_opinion`, or failed)."""
     from rewards import pool
     from rewards._symbolic import second_opinion
 
@@ -530,15 +564,27 @@ def regrade(paid: Sequence[tuple[str, str]], sample: int, timeout: float, rng: r
     return out
 
 
-def sum_over_ranks(values: list[float]) -> list[float]:
+def reduce_over_ranks(values: list[float], op: str = "sum") -> list[float]:
+    """Elementwise sum or max of `values` over all ranks (every rank must call it at the same point)."""
     import torch
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
         return values
     tensor = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(tensor)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
     return tensor.tolist()
+
+
+def from_main(obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (one process: `obj`)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 # --------------------------------------------------------------------------------------------------- the callback
@@ -550,7 +596,6 @@ def make_callback(exp, run_dir: Path, main: bool):
     for `wandb.alert`) once the wandb run exists."""
     from transformers import TrainerCallback
 
-    from rl.resilience import any_rank
     from rl.tracking import SKIP_KEYS
 
     cfg = exp.health
@@ -564,6 +609,7 @@ def make_callback(exp, run_dir: Path, main: bool):
             self.next_regrade = cfg.grader_disagreement.every
             self.rng = random.Random(exp.seed)
             self.stopped_by: Alert | None = None
+            self.pending: tuple[Path, int] | None = None
             self.say: Callable[[str], None] = _say
             self.wandb_run = None
             self.online = False
@@ -579,14 +625,26 @@ def make_callback(exp, run_dir: Path, main: bool):
             funcs[i] = self.tap = Tap(funcs[i], column)
             return funcs
 
-        def replay(self, metrics_file: Path) -> None:
-            """Rebuild the detectors' state from a resumed run's metrics (no alert is printed again)."""
-            if not metrics_file.is_file():
-                return
-            for line in metrics_file.read_text().splitlines():
-                if line.strip():
-                    self.monitor.observe(json.loads(line))
-            self.next_regrade = max(self.next_regrade, (self.monitor.records or [{}])[-1].get("step", 0) + 1)
+        def replay(self, metrics_file: Path, up_to_step: int) -> None:
+            """On a resume: rebuild the detectors' state from `metrics_file`'s records up to the checkpoint's step,
+            at train begin (rank 0 reads, every rank gets the same records). No alert is printed again."""
+            self.pending = (metrics_file, up_to_step)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            pending, self.pending = self.pending, None
+            if pending is None:
+                return control
+            path, up_to = pending
+            records = None
+            if main:
+                lines = path.read_text().splitlines() if path.is_file() else []
+                records = [r for r in map(json.loads, filter(str.strip, lines)) if r.get("step", 0) <= up_to]
+            for record in from_main(records):
+                self.monitor.observe(record)
+            checks = [r["step"] for r in self.monitor.records if GraderDisagreement.CHECKED in r]
+            if checks:
+                self.next_regrade = checks[-1] + cfg.grader_disagreement.every
+            return control
 
         def summary(self) -> dict[str, Any]:
             out = self.monitor.summary()
@@ -601,7 +659,7 @@ def make_callback(exp, run_dir: Path, main: bool):
             rows = regrade(self.tap.paid, gd.sample, gd.timeout, self.rng)
             checked = sum(r["agrees"] is not None for r in rows)
             rejected = sum(r["agrees"] is False for r in rows)
-            checked, rejected = sum_over_ranks([float(checked), float(rejected)])
+            checked, rejected = reduce_over_ranks([float(checked), float(rejected)])
             logs[GraderDisagreement.CHECKED] = checked
             logs[GraderDisagreement.REJECTED] = rejected
             bad = [r | {"step": step} for r in rows if r["agrees"] is False]
@@ -624,14 +682,18 @@ def make_callback(exp, run_dir: Path, main: bool):
                     import wandb
 
                     self.wandb_run.alert(
-                        title=f"{exp.name}: {alert.kind} at step {alert.step}",
+                        title=f"{alert.kind} at step {alert.step}: {exp.name}"[:63],  # wandb: under 64 characters
                         text=alert.line(),
                         level=wandb.AlertLevel.WARN,
                     )
             if cfg.stop_on and self.stopped_by is None:
-                stop = next((a for a in alerts if a.kind in cfg.stop_on), None)
-                if any_rank(stop is not None):
-                    self.stopped_by = stop or Alert("on another rank", state.global_step, "", "")
+                # every rank sees the same logs, but decide together anyway: which stop_on kinds fired anywhere
+                fired = reduce_over_ranks([float(any(a.kind == k for a in alerts)) for k in cfg.stop_on], "max")
+                kinds = [k for k, f in zip(cfg.stop_on, fired, strict=True) if f]
+                if kinds:
+                    self.stopped_by = next((a for a in alerts if a.kind in kinds), None) or Alert(
+                        kinds[0], state.global_step, "raised on another rank", ""
+                    )
                     control.should_save = True
                     control.should_training_stop = True
             return control
@@ -653,5 +715,5 @@ def stop_message(alert: Alert, run_dir: Path) -> str:
     return (
         f"health.stop_on: {alert.kind} at step {alert.step}; checkpoint "
         f"{run_dir / 'checkpoints' / f'checkpoint-{alert.step}'}, summary {run_dir / 'summary.json'}. "
-        f"Fix the cause, or continue anyway with: rlvr train --resume {run_dir} --set health.stop_on=[]"
+        f"Fix the cause, or continue with: rlvr train --resume {run_dir} (this alert will not stop it again)"
     )

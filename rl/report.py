@@ -123,7 +123,7 @@ def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
 
 def alert_cell(runs: list[dict]) -> str:
     """Which health alerts the variant's runs raised: `kind (runs with it/runs)`; "none"; "–" without health data."""
-    checked = [r["health"] for r in runs if r.get("health")]
+    checked = [r["health"] for r in runs if r.get("health") and r["health"].get("enabled", True)]
     if not checked:
         return "–"
     counts: dict[str, int] = {}
@@ -139,8 +139,9 @@ def health_section(groups: dict[str, list[dict]]) -> str:
     for variant, runs in groups.items():
         for run in sorted(runs, key=lambda r: r["seed"]):
             for alert in (run.get("health") or {}).get("alerts", []):
+                stopped = " (stopped the run)" if (run["health"] or {}).get("stopped_by") == alert["kind"] else ""
                 where = f"{variant}, seed {run['seed']}: step {alert['step']}"
-                lines.append(f"- {where} {alert['kind']}: {alert['message']}")
+                lines.append(f"- {where} {alert['kind']}{stopped}: {alert['message']}")
     body = "\n".join(lines) if lines else "No run raised an alert."
     return f"## Run health\n\n{body}\n"
 

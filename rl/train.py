@@ -116,11 +116,27 @@ def make_trainer_class():
             check_finite_loss(loss, self.state.global_step + 1, self.args.output_dir)
             return loss
 
+        def _reward_counters(self) -> dict[str, float]:
+            """Each reward's counters since the last log, over all ranks: counts summed, seconds averaged (each
+            rank grades its own completions; TRL's own reward metrics are gathered the same way)."""
+            counters = {
+                f"rewards/{fn.__name__}/{key}": value
+                for fn in self.reward_funcs
+                for key, value in getattr(fn, "pop_metrics", dict)().items()
+            }
+            n = self.accelerator.num_processes
+            if n == 1 or not counters:
+                return counters
+            keys = sorted(counters)
+            values = torch.tensor(
+                [float(counters[k]) for k in keys], dtype=torch.float64, device=self.accelerator.device
+            )
+            summed = self.accelerator.reduce(values, reduction="sum").tolist()
+            return {k: v / n if k.endswith("/seconds") else round(v) for k, v in zip(keys, summed, strict=True)}
+
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             if self.model.training and self._metrics["train"]:
-                for fn in self.reward_funcs:
-                    for key, value in getattr(fn, "pop_metrics", dict)().items():
-                        logs[f"rewards/{fn.__name__}/{key}"] = value
+                logs.update(self._reward_counters())
                 logs.update(gpu_memory_metrics())
                 logs["time/generation_s"] = round(self._generation_seconds, 4)  # rollouts + rewards since last log
                 self._generation_seconds = 0.0
@@ -285,7 +301,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     wandb_run = start_wandb(exp, run_dir, resolved)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", _step_of(checkpoint))
     if health is not None:
-        health.replay(metrics_file.path)  # a resumed run's detectors continue where they were
+        health.replay(metrics_file.path, _step_of(checkpoint))  # a resumed run's detectors go on where they were
         health.wandb_run, health.online = wandb_run, wandb_mode(exp.logging.wandb_mode) == "online"
     heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)
     heldout.wandb_run = wandb_run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -89,7 +90,7 @@ def test_reward_hacking_fires_when_an_auxiliary_reward_climbs_and_accuracy_does_
     monitor = run(records)
     assert kinds(monitor)[:1] == ["reward_hacking"]
     alert = monitor.alerts[0]
-    assert alert.step <= 45  # within two windows of the climb
+    assert alert.step < 80  # while the format reward climbs (to step 80): two windows, then the patience
     assert "think_format x weight 0.5 rose" in alert.message and "math_accuracy/mean went" in alert.message
     assert "completions" in alert.look
 
@@ -108,6 +109,38 @@ def test_reward_hacking_stays_quiet_when_accuracy_rises_with_the_format_reward()
         rewards__think_format__mean=lambda s, rng, v: min(0.2 + s * 0.01, 1.0) + rng.gauss(0, 0.02),
     )
     assert "reward_hacking" not in kinds(run(records))
+
+
+def binomial(p: float, n: int, rng: random.Random) -> float:
+    return sum(rng.random() < p for _ in range(n)) / n
+
+
+def hacking_alerts(seed: int, accuracy, fmt) -> list[int]:
+    """Steps of reward_hacking alerts in a 200-step run of 64 completions per step (binomial noise)."""
+    rng = random.Random(seed)
+    monitor = Monitor(HealthConfig(), CTX)
+    for step in range(1, 201):
+        monitor.observe(
+            {
+                "step": step,
+                "rewards/math_accuracy/mean": binomial(accuracy(step), 64, rng),
+                "rewards/think_format/mean": binomial(fmt(step), 64, rng),
+            }
+        )
+    return [a.step for a in monitor.alerts if a.kind == "reward_hacking"]
+
+
+def test_reward_hacking_is_quiet_when_format_is_learned_first_and_accuracy_follows():
+    """The usual R1-Zero start: the format is learned in 30 steps while accuracy climbs slowly (0.2 -> 0.7)."""
+    fmt = lambda s: min(0.1 + 0.9 * s / 30, 0.98)  # noqa: E731
+    assert [hacking_alerts(seed, lambda s: 0.2 + 0.5 * s / 200, fmt) for seed in range(20)] == [[]] * 20
+
+
+def test_reward_hacking_catches_a_slow_climb_over_flat_accuracy_every_time():
+    fmt = lambda s: min(0.1 + 0.9 * s / 100, 0.98)  # noqa: E731
+    firsts = [hacking_alerts(seed, lambda s: 0.3, fmt)[:1] for seed in range(20)]
+    assert all(first and first[0] < 100 for first in firsts)  # while it climbs
+    assert statistics.median(first[0] for first in firsts) <= 50  # two 20-step windows, then 8 of 10 steps
 
 
 def test_reward_hacking_weighs_rewards_as_trained_a_penalty_turned_bonus_counts():
@@ -254,15 +287,21 @@ def test_disabled_detectors_are_not_checked():
 
 
 def test_replay_rebuilds_the_same_state(tmp_path):
-    """A resumed run replays metrics.jsonl: same alerts, and an episode in progress does not alert twice."""
+    """A resumed run replays metrics.jsonl up to its checkpoint: same alerts, an episode in progress does not alert
+    twice, lines past the checkpoint are ignored, and regrading keeps its schedule."""
     exp = load_experiment(None)
     records = stream(grad_norm=lambda s, rng, v: 9.0 if s in (100, 101) else v)
+    for r in records:
+        if r["step"] % 10 == 0:
+            r["health/regrade/checked"], r["health/regrade/rejected"] = 32, 0
     path = tmp_path / "metrics.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records[:100]))
+    path.write_text("".join(json.dumps(r) + "\n" for r in records[:130]))  # 30 lines past the checkpoint
     callback = make_callback(exp, tmp_path, main=True)
-    callback.replay(path)
-    assert [a.step for a in callback.monitor.alerts] == [100]
+    callback.replay(path, 100)
     control = SimpleNamespace(should_save=False, should_training_stop=False)
+    callback.on_train_begin(None, None, control)
+    assert len(callback.monitor.records) == 100 and [a.step for a in callback.monitor.alerts] == [100]
+    assert callback.next_regrade == 110
     logs = {k: v for k, v in records[100].items() if k != "step"}
     callback.on_log(None, SimpleNamespace(global_step=101), control, logs=logs)
     assert [a.step for a in callback.monitor.alerts] == [100]
@@ -307,7 +346,7 @@ def test_an_online_run_also_sends_wandb_alerts(tmp_path):
             callback.on_log(None, SimpleNamespace(global_step=record["step"]), control, logs=dict(record))
         callback.monitor = type(callback.monitor)(callback.monitor.cfg, callback.monitor.ctx)
     assert len(printed) == 4 and len(sent) == 2  # offline: printed only
-    assert sent[0]["title"] == "tiny-arith: instability at step 60" and sent[0]["level"] == wandb.AlertLevel.WARN
+    assert sent[0]["title"] == "instability at step 60: tiny-arith" and sent[0]["level"] == wandb.AlertLevel.WARN
     assert sent[0]["text"] == printed[2].replace(str(tmp_path) + "/", "RUN/")
 
 
@@ -352,7 +391,7 @@ def test_bad_health_config_is_one_clear_error(override, words):
 
 def test_context_finds_the_accuracy_reward_and_the_trained_others():
     exp = load_experiment(None, ["rewards.1.weight=0"])
-    assert context_for(exp) == Context("math_accuracy", (), ("math_accuracy", "think_format"), 1)
+    assert context_for(exp) == Context("math_accuracy", (), ("math_accuracy", "think_format"))
     exp = load_experiment(None, ["rewards.0.weight=0"])  # accuracy only watches; think_format trains
     assert context_for(exp).accuracy == "math_accuracy" and context_for(exp).aux == (("think_format", 0.1),)
 
@@ -377,10 +416,19 @@ def test_tap_keeps_the_paid_pairs_and_passes_everything_through():
         ("<think>7+9=16</think><answer>936</answer>", "936", True),
         ("<think>7+9=16</think><answer>935</answer>", "936", False),
         (r"<think>half</think> so \boxed{\frac{1}{2}}", "0.5", True),
-        ("<think>936</think><answer>936 or 935</answer>", "936", False),  # two values
         ("<think>936 is it", "936", False),  # the chain of thought never closed
-        ("<think>936</think><answer>the answer</answer>", "936", False),  # the number only in the reasoning
         ("<think>a</think><answer>1,000</answer>", "1000", True),
+        ("<think>a</think><answer>**18**</answer>", "18", True),  # markdown emphasis and a final period are dropped
+        ("<think>a</think><answer>18.</answer>", "18", True),
+        (r"<think>a</think><answer>$\sqrt{2}$</answer>", r"\sqrt{2}", True),
+        ("<think>a</think><answer>x = 5</answer>", "5", True),
+        (r"<think>a</think> so \boxed{3}", "0.5", False),
+        # words: math-verify would read letters as variables, so it abstains (not counted either way)
+        ("<think>a</think><answer>72 cookies</answer>", "72", None),
+        ("<think>a</think>The answer is 18\n#### 18", "18", None),
+        (r"<think>a</think><answer>\text{18 dollars}</answer>", "18", None),
+        ("<think>936</think><answer>the answer</answer>", "936", None),
+        ("<think>a</think><answer>5</answer>", r"\frac{", None),  # the gold does not parse
     ],
 )
 def test_the_second_opinion_table(completion, gold, agrees):
