@@ -241,7 +241,8 @@ class GraderTroubleCheck:
 
 @dataclass
 class InstabilityCheck:
-    """Gradient-norm spikes, and KL jumps when `grpo.beta > 0`, against the median of the previous `window` steps."""
+    """Gradient-norm spikes, and KL jumps when `grpo.beta > 0`, against the median of the previous `window` steps;
+    entropy rising far above its start."""
 
     enabled: bool = True
     window: int = 10
@@ -249,6 +250,9 @@ class InstabilityCheck:
     kl_jump: float = 5.0
     min_kl: float = 0.05
     """A KL jump must also exceed the median by this much (KL starts near 0)."""
+    entropy_rise: float = 3.0
+    """Entropy over the last `window` steps above this multiple of the first 3 logged steps': the policy is coming
+    apart (typically a learning rate far too high), the opposite of entropy_collapse."""
 
 
 @dataclass

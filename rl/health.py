@@ -23,7 +23,8 @@ The rules (thresholds are the `health:` config section, rl/config.py; windows co
 6. `grader_trouble`: over the last window, some reward's timeouts or errors per completion exceed `max_rate`, its
    None scores exceed `max_none_rate`, or its grading time exceeds `max_time_share` of the steps' time.
 7. `instability`: the gradient norm exceeds `grad_spike` times the median of the previous window; or, when KL is
-   logged (`grpo.beta > 0`), KL exceeds `kl_jump` times that median and the median by `min_kl`.
+   logged (`grpo.beta > 0`), KL exceeds `kl_jump` times that median and the median by `min_kl`; or entropy over
+   the last window exceeds `entropy_rise` times the first 3 logged steps' (the policy coming apart).
 
 Detectors are pure functions of the stream, so a resumed run replays `metrics.jsonl` and continues with the same
 state (the regrade results are in the stream as `health/regrade/{checked,rejected}`).
@@ -459,6 +460,15 @@ class Instability(Detector):
                     f"{what} {now:.4g} is {now / median:.1f}x the median {median:.4g} of the previous {w} steps",
                     "the batch at this step (completions table), the learning rate and warm-up, grpo.max_grad_norm; "
                     "repeated spikes precede divergence",
+                )
+        entropy = series(records, "entropy")
+        if found is None and len(entropy) >= 2 * w:  # the start: the first 3 steps (a blow-up is under way by step 5)
+            start, now = statistics.fmean(entropy[:3]), statistics.fmean(entropy[-w:])
+            if start > 0 and now > self.cfg.entropy_rise * start:
+                found = (
+                    f"entropy {now:.4f} over the last {w} steps is {now / start:.1f}x its start {start:.4f}",
+                    "completions (are they turning to noise?) and accuracy: a learning rate far too high makes the "
+                    "policy come apart; lower it, or resume from an earlier checkpoint",
                 )
         return found
 

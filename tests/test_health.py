@@ -243,6 +243,14 @@ def test_instability_fires_on_a_grad_norm_spike_and_a_kl_jump_only():
     assert kinds(run(small)) == []
 
 
+def test_instability_fires_when_entropy_climbs_far_above_its_start():
+    """What a learning rate far too high does to the tiny model: entropy 0.09 -> 2.7 within 20 steps."""
+    monitor = run(stream(entropy=lambda s, rng, v: 0.5 * min(1 + s / 5, 20)))
+    assert kinds(monitor) == ["instability"] and " is 3." in monitor.alerts[0].message
+    assert "its start" in monitor.alerts[0].message and "learning rate" in monitor.alerts[0].look
+    assert kinds(run(stream(entropy=lambda s, rng, v: 0.5 * (1 + s / 200)))) == []  # doubling: not yet
+
+
 def test_grader_disagreement_pools_checks_and_fires_above_the_rate():
     def regraded(rejected_per_check):
         records = stream(n=60)
