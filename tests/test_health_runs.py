@@ -45,8 +45,8 @@ def test_the_hackable_run_is_caught_and_stopped(tmp_path):
     result, summary = train(str(REPO / "experiments" / "health" / "hackable.yaml"), out)
     assert result.returncode == 4, result.stderr[-3000:]
     assert "rlvr: stopped: health.stop_on: reward_hacking at step" in result.stderr
-    (first, *_) = summary["health"]["alerts"]
-    assert first["kind"] == "reward_hacking" and "overlong_penalty x weight -1 rose" in first["message"]
+    first = next(a for a in summary["health"]["alerts"] if a["kind"] == "reward_hacking")
+    assert "overlong_penalty x weight -1 rose" in first["message"]
     assert summary["health"]["stopped_by"] == "reward_hacking" and summary["steps"] == first["step"] < 80
     printed = f"health: step {first['step']} reward_hacking: "
     assert any(line.startswith(printed) for line in alert_lines(result.stdout))
