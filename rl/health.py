@@ -574,18 +574,6 @@ def regrade(paid: Sequence[tuple[str, str]], sample: int, timeout: float, rng: r
     return out
 
 
-def reduce_over_ranks(values: list[float], op: str = "sum") -> list[float]:
-    """Elementwise sum or max of `values` over all ranks (every rank must call it at the same point)."""
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
-    return tensor.tolist()
-
-
 def from_main(obj: Any) -> Any:
     """Rank 0's `obj` on every rank (one process: `obj`)."""
     import torch.distributed as dist
@@ -606,6 +594,7 @@ def make_callback(exp, run_dir: Path, main: bool):
     for `wandb.alert`) once the wandb run exists."""
     from transformers import TrainerCallback
 
+    from rl.resilience import reduce_over_ranks
     from rl.tracking import SKIP_KEYS
 
     cfg = exp.health

@@ -70,23 +70,29 @@ class PreemptionCallback(TrainerCallback):
             self.received = "preemption on another rank"
         return flag
 
-
-def any_rank(flag: bool) -> bool:
-    """Whether `flag` is true on any rank (an all-reduce: every rank gets the same answer; one process: `flag`)."""
-    import torch
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return flag
-    tensor = torch.tensor([1.0 if flag else 0.0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item() > 0)
-
     def on_step_end(self, args, state, control, **kwargs):
         if self._any_rank_received():
             control.should_save = True
             control.should_training_stop = True
         return control
+
+
+def reduce_over_ranks(values: list[float], op: str = "sum") -> list[float]:
+    """Elementwise sum or max of `values` over all ranks (every rank must call it at the same point; one process:
+    `values`)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return tensor.tolist()
+
+
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on any rank (an all-reduce: every rank gets the same answer; one process: `flag`)."""
+    return reduce_over_ranks([1.0 if flag else 0.0], "max")[0] > 0
 
 
 class NonFiniteGuard(TrainerCallback):

@@ -95,6 +95,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_75(tmp_path):
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == EXIT_PREEMPTED, stderr[-3000:]
     step = steps_in(out)[-1]
+    assert step < 200  # stopped at the next step boundary, not at max_steps
     assert (out / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").is_file()
     assert f"rlvr train --resume {out}" in stderr.strip().splitlines()[-1]
     assert "Traceback" not in stderr
