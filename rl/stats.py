@@ -1,0 +1,121 @@
+"""Statistics for ablations: how sure are we that one variant differs from another?
+
+Pure functions over plain lists (scipy for the distributions), so the report and its tests share them:
+
+- `summarize(values)`: n, mean, sample std, and the 95% t-interval of the mean over seeds.
+- `compare(variant, baseline)`: the difference of means, its Welch 95% interval and two-sided p-value (unequal
+  variances, Welch-Satterthwaite degrees of freedom), plus a permutation p-value when both sides are small.
+- `binomial_se(p, n)`: one evaluation's standard error from its n problems.
+- `bootstrap_diff(a_runs, b_runs)`: the difference of mean accuracy with a percentile interval that resamples seeds
+  and, inside each, problems (two sources of variation: which seed, which problems).
+- `detectable(values_a, values_b)`: the smallest difference these seed counts could detect at 80% power (a
+  normal approximation), for the "too few seeds" note.
+
+>>> s = summarize([0.7, 0.8, 0.9])
+>>> round(s["mean"], 3), round(s["std"], 3), [round(x, 3) for x in s["ci95"]]
+(0.8, 0.1, [0.552, 1.048])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import statistics
+from collections.abc import Sequence
+
+CONFIDENCE = 0.95
+
+
+def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """{"n", "mean", "std", "ci95": [lo, hi]}; one value: std 0 and no interval (None)."""
+    from scipy import stats
+
+    n = len(values)
+    if n == 0:
+        return {"n": 0, "mean": None, "std": None, "ci95": None}
+    mean = statistics.fmean(values)
+    if n == 1:
+        return {"n": 1, "mean": mean, "std": 0.0, "ci95": None}
+    std = statistics.stdev(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+
+
+def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """mean(a) - mean(b) with its Welch interval and two-sided p-value; None fields when a side has < 2 values."""
+    from scipy import stats
+
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return {"diff": diff, "ci95": None, "p": None, "df": None}
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"diff": diff, "ci95": [diff, diff], "p": 0.0 if diff else 1.0, "df": None}
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(diff) / se, df))
+    return {"diff": diff, "ci95": [diff - half, diff + half], "p": p, "df": df}
+
+
+def permutation_p(a: Sequence[float], b: Sequence[float], limit: int = 20_000, seed: int = 0) -> float:
+    """Two-sided p-value of the difference of means under exchangeability: exact over every split when there are at
+    most `limit` of them, else `limit` random splits (seeded)."""
+    pooled = list(a) + list(b)
+    observed = abs(statistics.fmean(a) - statistics.fmean(b))
+    n, k = len(pooled), len(a)
+    total = sum(pooled)
+
+    def gap(chosen_sum: float) -> float:
+        return abs(chosen_sum / k - (total - chosen_sum) / (n - k))
+
+    if math.comb(n, k) <= limit:
+        splits = [sum(c) for c in itertools.combinations(pooled, k)]
+        return sum(gap(s) >= observed - 1e-12 for s in splits) / len(splits)
+    rng = random.Random(seed)
+    hits = sum(gap(sum(rng.sample(pooled, k))) >= observed - 1e-12 for _ in range(limit))
+    return (hits + 1) / (limit + 1)
+
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of an accuracy p measured on n problems."""
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else float("nan")
+
+
+def bootstrap_diff(
+    a_runs: Sequence[Sequence[float]],
+    b_runs: Sequence[Sequence[float]],
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict:
+    """Difference of mean per-problem scores (a - b) with a percentile interval from a two-level bootstrap: seeds with
+    replacement, then each chosen seed's problems with replacement. Each run is its list of 0/1 (or graded) scores."""
+    rng = random.Random(seed)
+
+    def draw(runs: Sequence[Sequence[float]]) -> float:
+        means = []
+        for _ in runs:
+            scores = runs[rng.randrange(len(runs))]
+            means.append(sum(scores[rng.randrange(len(scores))] for _ in scores) / len(scores))
+        return statistics.fmean(means)
+
+    diff = statistics.fmean(statistics.fmean(r) for r in a_runs) - statistics.fmean(
+        statistics.fmean(r) for r in b_runs
+    )
+    diffs = sorted(draw(a_runs) - draw(b_runs) for _ in range(resamples))
+    lo = diffs[int((1 - confidence) / 2 * resamples)]
+    hi = diffs[min(resamples - 1, int((1 + confidence) / 2 * resamples))]
+    return {"diff": diff, "ci95": [lo, hi]}
+
+
+def detectable(a: Sequence[float], b: Sequence[float], power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The smallest true difference a two-sided test at `alpha` would find with `power`, given these seeds' spread
+    (normal approximation: (z_{1-alpha/2} + z_power) * standard error of the difference)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se
