@@ -38,7 +38,7 @@ from rl.errors import RlvrError
 from rl.health import EXIT_HEALTH
 from rl.tracking import last_checkpoint
 
-SPEC_KEYS = ("name", "base", "seeds", "output_dir", "overrides", "variants", "metrics", "description")
+SPEC_KEYS = ("name", "base", "seeds", "output_dir", "overrides", "variants", "metrics", "description", "baseline")
 DEFAULT_METRICS = ["accuracy_after", "accuracy_delta", "format_rate_after", "mean_completion_length", "mean_reward"]
 
 
@@ -67,6 +67,8 @@ class Spec:
     variants: dict[str, dict[str, Any]]
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     runs: list[Run] = field(default_factory=list)
+    baseline: str | None = None
+    """The variant every other one is compared with in `rlvr report` (default: the first)."""
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +124,9 @@ def load_spec(path: str | Path) -> Spec:
         spec.variants[str(variant)] = overrides
         for seed in seeds:
             spec.runs.append(make_run(spec, str(variant), seed, merge(merge(base, common), overrides)))
+    spec.baseline = str(raw.get("baseline") or next(iter(spec.variants)))
+    if spec.baseline not in spec.variants:
+        raise RlvrError(f"{path}: baseline '{spec.baseline}' is not a variant ({', '.join(spec.variants)})")
     return spec
 
 

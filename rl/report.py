@@ -53,7 +53,13 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
         if values:
             figures[key] = sum(values) / len(values)
-    return {"figures": figures, "steps": steps, "health": health}
+    after = run_dir / "eval" / "after.jsonl"
+    scores = (
+        [float(bool(json.loads(line).get("correct"))) for line in after.read_text().splitlines() if line.strip()]
+        if after.is_file()
+        else []
+    )
+    return {"figures": figures, "steps": steps, "health": health, "eval_scores": scores}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -71,13 +77,13 @@ def collect(runs: list[tuple[str, int, Path]]) -> dict[str, list[dict]]:
     return dict(out)
 
 
-def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] | None]:
+def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] | None, str | None]:
     """Runs of a spec file or of a directory holding `<variant>__s<seed>/` run folders."""
     if target.is_file():
         from rl.ablate import load_spec
 
         spec = load_spec(target)
-        return spec.name, [(r.variant, r.seed, r.run_dir) for r in spec.runs], spec.metrics
+        return spec.name, [(r.variant, r.seed, r.run_dir) for r in spec.runs], spec.metrics, spec.baseline
     if target.is_dir():
         runs = []
         for sub in sorted(target.iterdir()):
@@ -86,7 +92,7 @@ def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] 
                 runs.append((variant, int(seed), sub))
         if not runs:
             raise RlvrError(f"report: no <variant>__s<seed> run folders in {target}")
-        return target.name, runs, None
+        return target.name, runs, None, None
     raise RlvrError(f"report: no such spec file or directory: {target}")
 
 
@@ -144,6 +150,86 @@ def health_section(groups: dict[str, list[dict]]) -> str:
                 lines.append(f"- {where} {alert['kind']}{stopped}: {alert['message']}")
     body = "\n".join(lines) if lines else "No run raised an alert."
     return f"## Run health\n\n{body}\n"
+
+
+EVAL_METRICS = {"accuracy_after"}  # per-problem verdicts in eval/after.jsonl: bootstrap over problems x seeds
+ALPHA = 0.05
+
+
+def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: str) -> dict[str, Any]:
+    """`report.json`: per variant and metric n, mean, std, 95% t-interval over seeds (and, for held-out accuracy,
+    each run's binomial standard error); each variant against `baseline`: difference, Welch 95% CI and p, a
+    permutation p, significant (Welch p < 0.05), the smallest difference the seeds could detect at 80% power, and
+    for held-out accuracy a bootstrap CI over problems x seeds."""
+    from rl.stats import binomial_se, bootstrap_diff, detectable, permutation_p, summarize, welch
+
+    def values(variant: str, metric: str) -> list[float]:
+        return [r["figures"][metric] for r in groups[variant] if r["figures"].get(metric) is not None]
+
+    variants: dict[str, dict] = {}
+    for variant, runs in groups.items():
+        variants[variant] = {}
+        for metric in metrics:
+            entry = summarize(values(variant, metric))
+            if metric in EVAL_METRICS:
+                entry["run_se"] = [
+                    binomial_se(r["figures"][metric], int(r["figures"].get("n_eval") or 0))
+                    for r in runs
+                    if r["figures"].get(metric) is not None and r["figures"].get("n_eval")
+                ]
+            variants[variant][metric] = entry
+    comparisons = []
+    for variant in groups:
+        if variant == baseline or baseline not in groups:
+            continue
+        for metric in metrics:
+            a, b = values(variant, metric), values(baseline, metric)
+            if not a or not b:
+                continue
+            test = welch(a, b)
+            entry = {
+                "variant": variant,
+                "baseline": baseline,
+                "metric": metric,
+                "diff": test["diff"],
+                "ci95": test["ci95"],
+                "p": test["p"],
+                "p_permutation": permutation_p(a, b) if len(a) + len(b) <= 20 else None,
+                "significant": test["p"] is not None and test["p"] < ALPHA,
+                "detectable": detectable(a, b),
+            }
+            if metric in EVAL_METRICS:
+                sa = [r["eval_scores"] for r in groups[variant] if r["eval_scores"]]
+                sb = [r["eval_scores"] for r in groups[baseline] if r["eval_scores"]]
+                if sa and sb:
+                    entry["bootstrap_ci95"] = bootstrap_diff(sa, sb)["ci95"]
+            comparisons.append(entry)
+    return {"baseline": baseline, "variants": variants, "comparisons": comparisons}
+
+
+def comparisons_table(result: dict[str, Any]) -> str:
+    """Markdown: each variant against the baseline, per metric, with what the seeds can and cannot tell."""
+    lines = [
+        f"Each variant against `{result['baseline']}`: difference of means over seeds, Welch 95% CI and p "
+        f"(significant at p < {ALPHA}); the smallest difference these seeds could detect at 80% power.\n",
+        "| variant | metric | difference | 95% CI | p | significant | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    fmt = lambda ci: "–" if ci is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"  # noqa: E731
+    for c in result["comparisons"]:
+        note = ""
+        if not c["significant"] and c["detectable"] is not None and c["detectable"] > abs(c["diff"]):
+            note = f"too few seeds: only differences above {c['detectable']:.3f} were detectable"
+        if c["p"] is None:
+            note = "one seed on a side: no test"
+        if c.get("bootstrap_ci95"):
+            note = (note + "; " if note else "") + f"bootstrap over problems x seeds {fmt(c['bootstrap_ci95'])}"
+        p = "–" if c["p"] is None else f"{c['p']:.3g}"
+        lines.append(
+            f"| {c['variant']} | {LABELS.get(c['metric'], c['metric'])} | {c['diff']:+.3f} | {fmt(c['ci95'])} | "
+            f"{p} | {'yes' if c['significant'] else 'no'} | {note} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _smooth(values: list[float], window: int) -> list[float]:
@@ -231,7 +317,7 @@ def plot_final(groups: dict[str, list[dict]], metric: str, out: Path, title: str
 
 
 def report(target: str, out_dir: str | None = None) -> Path:
-    name, runs, metrics = discover(Path(target))
+    name, runs, metrics, baseline = discover(Path(target))
     groups = collect(runs)
     if not groups:
         raise RlvrError(f"report: none of the {len(runs)} runs of {name} has finished (no summary.json)")
@@ -248,12 +334,16 @@ def report(target: str, out_dir: str | None = None) -> Path:
         f"{name}: training accuracy reward per step (mean over seeds, band ±1 std)",
     )
     plot_final(groups, "accuracy_after", out / "accuracy.png", f"{name}: held-out accuracy after GRPO")
+    result = statistics_for(groups, metrics, baseline or next(iter(groups)))
+    (out / "report.json").write_text(json.dumps(result, indent=1))
     text = (
         f"# Ablation report: {name}\n\n"
         f"{sum(len(v) for v in groups.values())} finished runs"
         + (f" ({missing} not finished, left out)" if missing else "")
         + ". Mean ± sample std over seeds.\n\n"
         + table(groups, metrics)
+        + "\n"
+        + comparisons_table(result)
         + "\n"
         + health_section(groups)
         + "\n![training curves](curves.png)\n\n![held-out accuracy](accuracy.png)\n"

@@ -1,6 +1,7 @@
 """Ablation specs (validation, planning, skipping finished runs, emitted commands) and report aggregation."""
 
 import json
+import math
 import statistics
 
 import pytest
@@ -132,7 +133,7 @@ def test_report_aggregates_exact_mean_and_std(tmp_path):
     fake_run(root / "a__s2", 0.90, [0.0] * 20)
     fake_run(root / "b__s0", 0.60, [0.2] * 20)
     (root / "b__s1").mkdir()  # unfinished: left out
-    name, runs, _ = discover(root)
+    name, runs, _, _ = discover(root)
     groups = collect(runs)
     assert name == "runs" and sorted(groups) == ["a", "b"] and len(groups["a"]) == 3 and len(groups["b"]) == 1
     # final 10% of 20 steps = the last 2 steps
@@ -165,9 +166,41 @@ def test_report_shows_health_alerts_per_variant_and_per_run(tmp_path):
         (root / name / "summary.json").write_text(json.dumps(summary))
     fake_run(root / "old__s0", 0.5, [0.5] * 20)  # a run from before run health: no "health" in its summary
     text = (report(str(root), str(tmp_path / "report")) / "report.md").read_text()
-    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    first_table = text.split("Each variant against")[0]
+    rows = {line.split(" | ")[0].strip("| "): line for line in first_table.splitlines() if line.startswith("| ")}
     assert rows["hack"].endswith("| reward_hacking (2/2) |")
     assert rows["clean"].endswith("| none |") and rows["old"].endswith("| – |")
     assert "## Run health" in text
     assert "- hack, seed 0: step 40 reward_hacking: length bonus rose 0.40 -> 0.51" in text
     assert "- hack, seed 1: step 38 reward_hacking:" in text
+
+
+def test_report_json_has_intervals_and_comparisons_against_the_baseline(tmp_path):
+    from scipy import stats as sp
+
+    root = tmp_path / "runs"
+    good, bad = [0.80, 0.84, 0.78], [0.52, 0.50, 0.55]
+    for i, acc in enumerate(good):
+        fake_run(root / f"correct__s{i}", acc, [0.5] * 20)
+    for i, acc in enumerate(bad):
+        fake_run(root / f"random__s{i}", acc, [0.5] * 20)
+    for i in range(3):  # per-problem verdicts for the bootstrap: 256 problems, about `acc` of them right
+        for variant, acc in (("correct", good[i]), ("random", bad[i])):
+            folder = root / f"{variant}__s{i}" / "eval"
+            folder.mkdir()
+            rows = [{"correct": k < round(acc * 256)} for k in range(256)]
+            (folder / "after.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = report(str(root), str(tmp_path / "report"))
+    result = json.loads((out / "report.json").read_text())
+    assert result["baseline"] == "correct"  # the first variant, by default
+    entry = result["variants"]["correct"]["accuracy_after"]
+    lo, hi = sp.t.interval(0.95, 2, loc=statistics.fmean(good), scale=sp.sem(good))
+    assert entry["n"] == 3 and entry["ci95"] == pytest.approx([lo, hi])
+    assert entry["run_se"] == pytest.approx([math.sqrt(a * (1 - a) / 256) for a in good])
+    (c,) = [c for c in result["comparisons"] if c["metric"] == "accuracy_after"]
+    ref = sp.ttest_ind(bad, good, equal_var=False)
+    assert c["variant"] == "random" and c["diff"] == pytest.approx(statistics.fmean(bad) - statistics.fmean(good))
+    assert c["p"] == pytest.approx(ref.pvalue) and c["significant"] is True
+    assert c["ci95"][1] < 0 and c["bootstrap_ci95"][1] < 0
+    text = (out / "report.md").read_text()
+    assert "Each variant against `correct`" in text and "| random | held-out accuracy | -0.283 |" in text
