@@ -10,7 +10,7 @@
 ``import rewards`` is cheap: sympy and math-verify load only when an answer needs them (and in the worker pool).
 """
 
-from rewards import accuracy, consensus, countdown, language, layout, length  # noqa: F401  (each registers its rewards)
+from rewards import accuracy, consensus, controls, countdown, language, layout, length  # noqa: F401  (registers)
 from rewards.pool import shutdown
 from rewards.registry import build, checks_answer, describe, names, params
 
