@@ -513,15 +513,18 @@ def print_tables(console, points: list[dict], settings: dict) -> None:
     n = settings["n"]
     keys = [f"pass@{k}" for k in k_values(n)] + ([f"maj@{n}"] if n > 1 else [])
     keys += ["format_rate", "mean_length", "unverifiable"]
+    mean = f"mean@{n}"
     title = (
         f"{settings['model']} on {settings['data_name']} ({settings['n_problems']} problems, n={n}, "
         f"temperature {settings['temperature']})"
     )
     table = Table(title=title)
-    for column in ["step", "model", *keys]:
+    for column in ["step", "model", f"{mean} (95% CI)", *keys]:
         table.add_column(column, justify="left" if column == "model" else "right")
     for p in points:
-        table.add_row(str(p["step"]), p["label"], *(_cell(p["overall"][k]) for k in keys))
+        table.add_row(
+            str(p["step"]), p["label"], _interval(p["overall"], mean), *(_cell(p["overall"][k]) for k in keys)
+        )
     console.print(table)
     for by, groups in points[-1]["by"].items():
         if len(groups) < 2:
@@ -532,6 +535,13 @@ def print_tables(console, points: list[dict], settings: dict) -> None:
         for value, figures in groups.items():
             breakdown.add_row(value, str(figures["n_problems"]), *(_cell(figures[k]) for k in keys))
         console.print(breakdown)
+
+
+def _interval(figures: dict, key: str) -> str:
+    """`0.412 [0.35, 0.47]`: the mean over samples and problems with its 95% interval over problems."""
+    if key not in figures:
+        return "–"
+    return f"{figures[key]:.3f} [{figures[key + '_ci95_low']:.2f}, {figures[key + '_ci95_high']:.2f}]"
 
 
 def _cell(value: float) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -64,6 +65,7 @@ def problem_metrics(
     n = len(correct)
     c = sum(x is True for x in correct)
     out = {f"pass@{k}": pass_at_k(n, c, k) for k in ks}
+    out[f"mean@{n}"] = c / n  # R1's "pass@1 averaged over n samples"; its CI over problems is added by mean_metrics
     out[f"maj@{n}"] = float(majority_correct is True)
     out["format_rate"] = sum(f or 0.0 for f in formats) / n
     out["mean_length"] = sum(lengths) / n
@@ -77,7 +79,22 @@ def mean_metrics(per_problem: Sequence[dict[str, float]]) -> dict[str, float]:
         return {"n_problems": 0}
     out = {key: sum(p[key] for p in per_problem) / len(per_problem) for key in per_problem[0]}
     out["n_problems"] = len(per_problem)
+    for key in [k for k in per_problem[0] if k.startswith("mean@")]:
+        low, high = mean_interval([p[key] for p in per_problem])
+        out[f"{key}_ci95_low"], out[f"{key}_ci95_high"] = low, high
     return out
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The t-interval of the mean of per-problem scores (problems as the sample); one problem: the value itself."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, mean
+    from scipy import stats
+
+    sd = statistics.stdev(values)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    return mean - half, mean + half
 
 
 def aggregate(per_problem: Sequence[dict[str, float]], labels: Sequence[dict[str, Any]]) -> dict[str, Any]:

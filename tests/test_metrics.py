@@ -99,6 +99,11 @@ def test_problem_metrics_and_aggregate():
     assert list(result["by"]["level"]) == ["2", "10"]  # numeric order
     assert result["by"]["data_source"]["math500"]["pass@4"] == pytest.approx(0.5)
     assert result["by"]["data_source"]["gsm8k"]["n_problems"] == 1
+    assert overall["mean@4"] == pytest.approx(overall["pass@1"])  # the same estimate, named as R1 reports it
+    from scipy import stats as sp
+
+    lo, hi = sp.t.interval(0.95, 2, loc=overall["mean@4"], scale=sp.sem([0.25, 0.0, 1.0]))
+    assert (overall["mean@4_ci95_low"], overall["mean@4_ci95_high"]) == pytest.approx((lo, hi))
     flat = flatten(result)
     assert flat["eval/pass@1"] == overall["pass@1"]
     assert flat["eval/level/10/maj@4"] == 1.0
