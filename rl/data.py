@@ -36,8 +36,9 @@ HUB_ALIASES = {hub: short for short, (hub, *_rest) in NAMED.items()}
 # --------------------------------------------------------------------------------------------------- built-in tasks
 
 
-def arithmetic_solution(a: int, b: int) -> str:
-    """Column addition, lowest digit first, carries written out: 347+589 -> 7+9=16 4+8+1=13 3+5+1=9."""
+def arithmetic_solution(a: int, b: int, tagged: bool = True) -> str:
+    """Column addition, lowest digit first, carries written out: 347+589 -> 7+9=16 4+8+1=13 3+5+1=9; in the R1
+    tags, or (`tagged=False`) as the steps then a GSM8K `#### N` line, which `math_accuracy` reads too."""
     da, db = str(a)[::-1], str(b)[::-1]
     steps, carry = [], 0
     for i in range(max(len(da), len(db))):
@@ -45,6 +46,8 @@ def arithmetic_solution(a: int, b: int) -> str:
         total = x + y + carry
         steps.append(f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={total}")
         carry = total // 10
+    if not tagged:
+        return f"{' '.join(steps)}\n#### {a + b}"
     return f"<think>{' '.join(steps)}</think><answer>{a + b}</answer>"
 
 
@@ -52,8 +55,14 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """`a + b` with `digits`-digit operands; held-out pairs (in either order) never appear in training."""
     params = dict(cfg.params)
     digits = params.pop("digits", 3)
+    tagged = params.pop("tagged", 1.0)
     if params:
-        raise RlvrError(f"data.params: unknown parameter(s) {', '.join(params)} for builtin:arithmetic (digits)")
+        raise RlvrError(
+            f"data.params: unknown parameter(s) {', '.join(params)} for builtin:arithmetic (digits, tagged)"
+        )
+    if isinstance(tagged, bool) or not isinstance(tagged, (int, float)) or not 0 <= tagged <= 1:
+        raise RlvrError(f"data.params.tagged must be a share between 0 and 1, got {tagged!r}")
+    tag_rng = random.Random(f"{cfg.seed}:tagged")  # its own stream: the rows drawn do not change
     if not isinstance(digits, int) or not 1 <= digits <= 9:
         raise RlvrError(f"data.params.digits must be an integer 1..9, got {digits!r}")
     high = 10**digits - 1
@@ -77,7 +86,7 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
                 {
                     "question": f"What is {a} + {b}?",
                     "answer": str(a + b),
-                    "solution": arithmetic_solution(a, b),
+                    "solution": arithmetic_solution(a, b, tagged >= 1 or tag_rng.random() < tagged),
                     "data_source": "arithmetic",
                 }
             )

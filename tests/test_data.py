@@ -115,3 +115,24 @@ def test_countdown_task_rows_are_solvable_and_evaluation_grades_them_with_the_co
     metrics, samples = score([right, only_value, wrong], rows)
     assert [s["correct"] for s in samples] == [True, False, False]
     assert metrics["accuracy"] == pytest.approx(1 / 3)
+
+
+def test_arithmetic_tagged_share_changes_only_the_solutions():
+    """`tagged`, the share of warm-up solutions in R1 tags (the rest end in a `#### N` line), leaves rows as they
+    were."""
+    from rl.data import arithmetic_task
+
+    base = DataConfig(source="builtin:arithmetic", train_size=400, eval_size=16)
+    full, _ = arithmetic_task(base)
+    half, _ = arithmetic_task(DataConfig(**{**base.__dict__, "params": {"tagged": 0.5}}))
+    assert [r["question"] for r in half] == [r["question"] for r in full]
+    tagged = sum(r["solution"].startswith("<think>") for r in half)
+    assert 150 < tagged < 250 and all(r["solution"].startswith("<think>") for r in full)
+    plain = next(r for r in half if not r["solution"].startswith("<think>"))
+    assert plain["solution"].endswith(f"\n#### {plain['answer']}")
+    import rewards
+
+    assert rewards.build("math_accuracy")([plain["solution"]], answer=[plain["answer"]]) == [1.0]
+    assert rewards.build("think_format")([plain["solution"]]) == [0.0]
+    with pytest.raises(RlvrError, match="tagged must be a share"):
+        arithmetic_task(DataConfig(**{**base.__dict__, "params": {"tagged": 2}}))
