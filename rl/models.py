@@ -117,23 +117,27 @@ class TinyFamily:
 
 
 TINY_FAMILIES: dict[str, TinyFamily] = {
-    "tiny-qwen2": TinyFamily(_qwen2, CHATML),  # the demo's model: never change its build
+    # Versions: every family's v(n+1) spells whitespace in byte-level names (see build_char_tokenizer).
+    "tiny-qwen2": TinyFamily(_qwen2, CHATML, version=2),  # the demo's model: bump when its build changes
     "tiny-llama": TinyFamily(
         _llama,
         LLAMA3,
         ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         eos="<|eot_id|>",
         bos="<|begin_of_text|>",
-        version=2,  # v1 spoke ChatML
+        version=3,  # v1 spoke ChatML
     ),
-    "tiny-mistral": TinyFamily(_mistral, MISTRAL, ("<s>", "</s>", "[INST]", "[/INST]"), eos="</s>", bos="<s>"),
-    "tiny-falcon": TinyFamily(_falcon, FALCON),
+    "tiny-mistral": TinyFamily(
+        _mistral, MISTRAL, ("<s>", "</s>", "[INST]", "[/INST]"), eos="</s>", bos="<s>", version=2
+    ),
+    "tiny-falcon": TinyFamily(_falcon, FALCON, version=2),
     "tiny-deepseek": TinyFamily(
         _deepseek,
         DEEPSEEK_R1,
         ("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"),
         eos="<｜end▁of▁sentence｜>",
         bos="<｜begin▁of▁sentence｜>",
+        version=2,
     ),
 }
 
@@ -142,16 +146,40 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RLVR_CACHE_DIR", Path.home() / ".cache" / "rlvr"))
 
 
+def _byte_names() -> dict[str, str]:
+    """GPT-2's printable name for each byte: printable ASCII names itself, space is "Ġ", newline "Ċ", tab "ĉ"."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    names, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            names[chr(b)] = chr(b)
+        else:
+            names[chr(b)] = chr(256 + extra)
+            extra += 1
+    return names
+
+
+_BYTE_NAMES = _byte_names()
+
+
 def build_char_tokenizer(family: str = "tiny-qwen2"):
     """A character-level fast tokenizer: specials, printable ASCII, the tags, then the family's role tokens."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     spec = TINY_FAMILIES[family]
-    chars = [c for c in string.printable if c not in "\x0b\x0c"]
+    # Byte-level names (space -> "Ġ", newline -> "Ċ", as GPT-2/Qwen vocabularies spell them) with a byte-level
+    # pre-tokenizer and decoder: transformers 5 loads a qwen2 checkpoint with its own Qwen2Tokenizer pipeline
+    # (byte-level, whatever tokenizer.json says), which silently dropped every space and newline of a plain
+    # character vocabulary ("What is 1 + 2?" became "Whatis1+2?"). Spelled this way, every loader (AutoTokenizer,
+    # the generic backend, vLLM) reads the same characters. No merges: still one token per character.
+    byte_names = pre_tokenizers.ByteLevel.alphabet()
+    chars = [_BYTE_NAMES[c] for c in string.printable if c not in "\x0b\x0c"]
+    assert set(chars) <= set(byte_names)
     vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", fuse_unk=True))
-    tok.decoder = decoders.Fuse()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(s, special=True) for s in SPECIALS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAGS])
     if spec.specials:

@@ -68,8 +68,29 @@ def test_chat_template_and_special_tokens(family):
     assert tok.eos_token_id in tok(RENDERED[family] + tok.eos_token, add_special_tokens=False)["input_ids"]
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_saved_tokenizer_keeps_whitespace_under_every_loader(family, tmp_path):
+    """transformers 5 loads a qwen2 checkpoint with its own Qwen2Tokenizer pipeline whatever tokenizer.json says; a
+    plain character vocabulary then lost every space and newline ("What is 1 + 2?" -> "Whatis1+2?"). A saved tiny
+    model must read the same ids, and decode the same text, through AutoTokenizer and the generic backend alike."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    out = build_tiny(f"tiny-{family}", 0, tmp_path / family)
+    built = build_char_tokenizer(f"tiny-{family}")
+    text = RENDERED[family] + "<think>7+9=16 4+8+1=13\n\tok</think><answer>936</answer>\n#### 936"
+    want = built(text, add_special_tokens=False)["input_ids"]
+    for loaded in (AutoTokenizer.from_pretrained(out), PreTrainedTokenizerFast.from_pretrained(out)):
+        ids = loaded(text, add_special_tokens=False)["input_ids"]
+        assert ids == want, type(loaded).__name__
+        assert loaded.decode(ids) == text
+        assert render_prompt(MESSAGES, loaded) == RENDERED[family]
+    completion = "7+9=16 4+8+1=13\n\tok 936\n#### 936"  # one token per character, whitespace included
+    assert len(built(completion, add_special_tokens=False)["input_ids"]) == len(completion)
+
+
 def test_tiny_qwen2_is_unchanged(tmp_path):
-    """The demo's numbers depend on builtin:tiny-qwen2: same vocabulary ids, same initial weights for seed 0."""
+    """The demo's numbers depend on builtin:tiny-qwen2 (v2: byte-level whitespace names; v1 had the same ids and
+    weights): same vocabulary, same initial weights for seed 0."""
     from safetensors.torch import load_file
 
     out = build_tiny("tiny-qwen2", 0, tmp_path / "qwen2")
@@ -81,7 +102,7 @@ def test_tiny_qwen2_is_unchanged(tmp_path):
         digest.update(key.encode())
         digest.update(weights[key].contiguous().numpy().tobytes())
     assert len(tok) == 107 and tok.eos_token == "<|endoftext|>" and tok.bos_token is None
-    assert vocab == "84c84e7791f72417e6db5e0cf88bd7fe4b0f8aa0753bc03327c786b22179b627"
+    assert vocab == "cc56fa88c92e0d7800e1dca3917d3602e76a277c3fe688269c12adee26e50789"
     assert digest.hexdigest() == "f6503bc8c2e6cee75231a7d0025e74c5b8cfa8705908a40b5b3c21c84a7c37e9"
 
 
