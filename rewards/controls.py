@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 
 from rewards.base import Reward, Score, Tally
+from rewards.layout import strict_layout
+from rewards.math import extract_answer
 from rewards.registry import register
 
 
@@ -49,3 +51,21 @@ class ShuffledReward(Reward):
         shuffled = list(scores)
         rng.shuffle(shuffled)
         return shuffled
+
+
+@register
+class FormatOnly(Reward):
+    """1.0 for the strict R1 layout holding an answer the grader can read, right or wrong; else 0.0.
+
+    The format-only control: it pays everything ``math_accuracy`` needs to see except correctness, so a run
+    trained on it shows how much of a gain the layout alone explains (format rewards raise scores on benchmarks
+    whose graders miss unformatted answers). Unlike ``think_format`` it does not pay an empty or ambiguous answer.
+
+    >>> FormatOnly()(["<think>7+9=16</think><answer>15</answer>", "<think>7+9=16</think><answer></answer>", "16"])
+    [1.0, 0.0, 0.0]
+    """
+
+    name = "format_only"
+
+    def score(self, texts: list[str], columns: dict, tally: Tally) -> list[Score]:
+        return self.each(tally, lambda t: float(strict_layout(t) and extract_answer(t) is not None), texts)

@@ -1,4 +1,5 @@
-"""shuffled_reward: the real reward's payout, handed out at random."""
+"""Controls: shuffled_reward (the real reward's payout, handed out at random) and format_only (the layout and a
+readable answer, right or wrong)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,37 @@ def test_bad_params_are_one_line_errors():
         rewards.build("shuffled_reward", of="nope")
     with pytest.raises(ValueError, match="cannot be shuffled_reward itself"):
         rewards.build("shuffled_reward", of="shuffled_reward")
+
+
+# ------------------------------------------------------------------------------------------------ format_only
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_format_only_ignores_correctness(seed):
+    """Right and wrong answers in the layout earn the same: format_only is think_format restricted to a readable
+    answer, whatever math_accuracy says."""
+    texts, golds = batch(random.Random(seed), 64)
+    paid = rewards.build("format_only")(texts, answer=golds)
+    assert paid == [1.0] * 64
+    assert 0 < sum(rewards.build("math_accuracy")(texts, answer=golds)) < 64
+
+
+@pytest.mark.parametrize(
+    "text, paid",
+    [
+        ("<think>7+9=16</think><answer>16</answer>", 1.0),
+        ("<think>7+9=16</think>\n<answer>\\boxed{17}</answer>\n", 1.0),
+        ("<think>7+9=16</think><answer></answer>", 0.0),  # nothing to grade
+        ("<think>7+9=16</think><answer>16</answer><answer>17</answer>", 0.0),  # two answers: not the layout
+        ("<think>7+9=16</think><answer>16</answer> trailing", 0.0),
+        ("16", 0.0),
+        ("#### 16", 0.0),  # readable, but not the layout
+    ],
+)
+def test_format_only_table(text, paid):
+    assert rewards.build("format_only")([text], answer=["16"]) == [paid]
+
+
+def test_format_only_counts_a_prefilled_think_tag():
+    fn = rewards.build("format_only")
+    assert fn(["7+9=16</think><answer>16</answer>"], prompts=["What is 7+9? <think>"], answer=["16"]) == [1.0]

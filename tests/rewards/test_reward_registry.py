@@ -13,8 +13,9 @@ import rewards
 
 REPO = Path(__file__).resolve().parents[2]
 EXPECTED = [
-    "cosine_length", "countdown", "language_consistency", "majority_vote", "math_accuracy", "overlong_penalty",
-    "reasoning_steps", "repetition_penalty", "shuffled_reward", "soft_format", "tag_count", "think_format",
+    "cosine_length", "countdown", "format_only", "language_consistency", "majority_vote", "math_accuracy",
+    "overlong_penalty", "reasoning_steps", "repetition_penalty", "shuffled_reward", "soft_format", "tag_count",
+    "think_format",
 ]  # fmt: skip
 TRL_KWARGS = {"prompts": ["q"], "completion_ids": [[1, 2, 3]], "trainer_state": object(), "log_extra": None,
               "log_metric": None, "answer": ["5"], "numbers": [[5]], "target": [5], "data_source": ["x"]}  # fmt: skip
