@@ -1,10 +1,16 @@
-"""`rlvr report`: aggregate an ablation's runs into a markdown table (mean ± std over seeds, and n) and plots.
+"""`rlvr report`: aggregate an ablation's runs into markdown tables, `report.json` and plots.
 
 Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run: held-out figures come from
 `summary.json` (greedy, graded by the reward's grader); training figures (`mean_reward`, `rewards/<name>/mean`,
 `mean_completion_length`) are averaged over the final 10% of logged steps. Across seeds: the mean and the
 sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json `health`) are
 counted per variant in the table and listed per run under "Run health".
+
+Statistics (`rl/stats.py`, written to `report.json` and two more tables): per variant and metric n, mean, std and a
+95% t-interval over seeds; for held-out accuracy also a bootstrap interval over problems x seeds and each run's
+binomial standard error. Each variant against the spec's `baseline:` (default: the first variant): the difference,
+its Welch 95% interval and p, a permutation p, significance at p < 0.05, and the smallest difference the seeds
+could have detected, so "not significant" says whether the seeds were too few to tell.
 """
 
 from __future__ import annotations
@@ -161,14 +167,14 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
     each run's binomial standard error); each variant against `baseline`: difference, Welch 95% CI and p, a
     permutation p, significant (Welch p < 0.05), the smallest difference the seeds could detect at 80% power, and
     for held-out accuracy a bootstrap CI over problems x seeds."""
-    from rl.stats import binomial_se, bootstrap_diff, detectable, permutation_p, summarize, welch
+    from rl.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
 
     def values(variant: str, metric: str) -> list[float]:
         return [r["figures"][metric] for r in groups[variant] if r["figures"].get(metric) is not None]
 
     variants: dict[str, dict] = {}
     for variant, runs in groups.items():
-        variants[variant] = {}
+        per_metric = {}
         for metric in metrics:
             entry = summarize(values(variant, metric))
             if metric in EVAL_METRICS:
@@ -177,7 +183,12 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
                     for r in runs
                     if r["figures"].get(metric) is not None and r["figures"].get("n_eval")
                 ]
-            variants[variant][metric] = entry
+                scores = [r["eval_scores"] for r in runs if r["eval_scores"]]
+                entry["bootstrap_ci95"] = bootstrap_mean(scores)["ci95"] if scores else None
+            per_metric[metric] = entry
+        # the headline metric's n/mean/std/ci95 at the top, every metric under its name
+        headline = "accuracy_after" if "accuracy_after" in metrics else metrics[0]
+        variants[variant] = {"metric": headline, **per_metric[headline], **per_metric}
     comparisons = []
     for variant in groups:
         if variant == baseline or baseline not in groups:
@@ -207,15 +218,50 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
     return {"baseline": baseline, "variants": variants, "comparisons": comparisons}
 
 
+def _interval(ci: list[float] | None, signed: bool = False) -> str:
+    if ci is None:
+        return "–"
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if signed else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def intervals_table(result: dict[str, Any], metrics: list[str]) -> str:
+    """Markdown: per variant and metric the mean with its 95% t-interval over seeds; for held-out accuracy also the
+    bootstrap interval over problems x seeds and the runs' mean binomial standard error (the eval's own noise)."""
+    evals = [m for m in metrics if m in EVAL_METRICS]
+    head = ["variant", "n"] + [f"{LABELS.get(m, m)}: mean [95% CI]" for m in metrics]
+    for m in evals:
+        head += [f"{LABELS.get(m, m)}: bootstrap 95% CI", f"{LABELS.get(m, m)}: binomial SE per run"]
+    lines = [
+        "95% confidence intervals of each variant's mean: t over seeds (n - 1 degrees of freedom); for held-out "
+        "accuracy also a bootstrap over problems x seeds, and each run's binomial standard error from its "
+        "n_eval problems (mean over runs).\n",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for variant, entry in result["variants"].items():
+        cells = [variant, str(entry.get("n", "–"))]
+        for m in metrics:
+            e = entry.get(m) or {}
+            cells.append("–" if e.get("mean") is None else f"{e['mean']:.3f} {_interval(e.get('ci95'))}")
+        for m in evals:
+            e = entry.get(m) or {}
+            se = [x for x in e.get("run_se") or [] if x == x]
+            cells += [_interval(e.get("bootstrap_ci95")), f"{sum(se) / len(se):.3f}" if se else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def comparisons_table(result: dict[str, Any]) -> str:
     """Markdown: each variant against the baseline, per metric, with what the seeds can and cannot tell."""
+    if not result["comparisons"]:
+        return f"No variant to compare against `{result['baseline']}`.\n"
     lines = [
         f"Each variant against `{result['baseline']}`: difference of means over seeds, Welch 95% CI and p "
         f"(significant at p < {ALPHA}); the smallest difference these seeds could detect at 80% power.\n",
         "| variant | metric | difference | 95% CI | p | significant | note |",
         "|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda ci: "–" if ci is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"  # noqa: E731
+    fmt = lambda ci: _interval(ci, signed=True)  # noqa: E731
     for c in result["comparisons"]:
         note = ""
         if not c["significant"] and c["detectable"] is not None and c["detectable"] > abs(c["diff"]):
@@ -326,7 +372,8 @@ def report(target: str, out_dir: str | None = None) -> Path:
     metrics = metrics or list(DEFAULT_METRICS)
     out = Path(out_dir) if out_dir else (runs[0][2].parent / "report")
     out.mkdir(parents=True, exist_ok=True)
-    missing = len(runs) - sum(len(v) for v in groups.values())
+    finished = sum(len(v) for v in groups.values())
+    missing = len(runs) - finished
     plot_curves(
         groups,
         CURVE_METRIC,
@@ -338,10 +385,12 @@ def report(target: str, out_dir: str | None = None) -> Path:
     (out / "report.json").write_text(json.dumps(result, indent=1))
     text = (
         f"# Ablation report: {name}\n\n"
-        f"{sum(len(v) for v in groups.values())} finished runs"
+        f"{finished} finished run{'s' if finished != 1 else ''}"
         + (f" ({missing} not finished, left out)" if missing else "")
         + ". Mean ± sample std over seeds.\n\n"
         + table(groups, metrics)
+        + "\n"
+        + intervals_table(result, metrics)
         + "\n"
         + comparisons_table(result)
         + "\n"

@@ -3,11 +3,13 @@
 Pure functions over plain lists (scipy for the distributions), so the report and its tests share them:
 
 - `summarize(values)`: n, mean, sample std, and the 95% t-interval of the mean over seeds.
-- `compare(variant, baseline)`: the difference of means, its Welch 95% interval and two-sided p-value (unequal
-  variances, Welch-Satterthwaite degrees of freedom), plus a permutation p-value when both sides are small.
+- `welch(variant, baseline)`: the difference of means, its Welch 95% interval and two-sided p-value (unequal
+  variances, Welch-Satterthwaite degrees of freedom); `permutation_p(variant, baseline)`, exact when the seeds are
+  few: a check that does not lean on normality.
 - `binomial_se(p, n)`: one evaluation's standard error from its n problems.
-- `bootstrap_diff(a_runs, b_runs)`: the difference of mean accuracy with a percentile interval that resamples seeds
-  and, inside each, problems (two sources of variation: which seed, which problems).
+- `bootstrap_mean(runs)`, `bootstrap_diff(a_runs, b_runs)`: mean accuracy (or a difference of two) with a
+  percentile interval that resamples seeds and, inside each, problems (two sources of variation: which seed, which
+  problems).
 - `detectable(values_a, values_b)`: the smallest difference these seed counts could detect at 80% power (a
   normal approximation), for the "too few seeds" note.
 
@@ -83,6 +85,33 @@ def binomial_se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n) if n > 0 else float("nan")
 
 
+def _draw(runs: Sequence[Sequence[float]], rng: random.Random) -> float:
+    """One two-level resample: seeds with replacement, then each chosen seed's problems with replacement."""
+    means = []
+    for _ in runs:
+        scores = runs[rng.randrange(len(runs))]
+        means.append(sum(scores[rng.randrange(len(scores))] for _ in scores) / len(scores))
+    return statistics.fmean(means)
+
+
+def _percentile_interval(draws: list[float], confidence: float) -> list[float]:
+    draws = sorted(draws)
+    return [
+        draws[int((1 - confidence) / 2 * len(draws))],
+        draws[min(len(draws) - 1, int((1 + confidence) / 2 * len(draws)))],
+    ]
+
+
+def bootstrap_mean(
+    runs: Sequence[Sequence[float]], resamples: int = 2000, seed: int = 0, confidence: float = CONFIDENCE
+) -> dict:
+    """Mean per-problem score over runs with a percentile interval from the two-level bootstrap (seeds, then
+    problems): it counts both the seed spread and each evaluation's finite problem set."""
+    rng = random.Random(seed)
+    mean = statistics.fmean(statistics.fmean(r) for r in runs)
+    return {"mean": mean, "ci95": _percentile_interval([_draw(runs, rng) for _ in range(resamples)], confidence)}
+
+
 def bootstrap_diff(
     a_runs: Sequence[Sequence[float]],
     b_runs: Sequence[Sequence[float]],
@@ -93,21 +122,11 @@ def bootstrap_diff(
     """Difference of mean per-problem scores (a - b) with a percentile interval from a two-level bootstrap: seeds with
     replacement, then each chosen seed's problems with replacement. Each run is its list of 0/1 (or graded) scores."""
     rng = random.Random(seed)
-
-    def draw(runs: Sequence[Sequence[float]]) -> float:
-        means = []
-        for _ in runs:
-            scores = runs[rng.randrange(len(runs))]
-            means.append(sum(scores[rng.randrange(len(scores))] for _ in scores) / len(scores))
-        return statistics.fmean(means)
-
     diff = statistics.fmean(statistics.fmean(r) for r in a_runs) - statistics.fmean(
         statistics.fmean(r) for r in b_runs
     )
-    diffs = sorted(draw(a_runs) - draw(b_runs) for _ in range(resamples))
-    lo = diffs[int((1 - confidence) / 2 * resamples)]
-    hi = diffs[min(resamples - 1, int((1 + confidence) / 2 * resamples))]
-    return {"diff": diff, "ci95": [lo, hi]}
+    draws = [_draw(a_runs, rng) - _draw(b_runs, rng) for _ in range(resamples)]
+    return {"diff": diff, "ci95": _percentile_interval(draws, confidence)}
 
 
 def detectable(a: Sequence[float], b: Sequence[float], power: float = 0.8, alpha: float = 0.05) -> float | None:

@@ -166,7 +166,7 @@ def test_report_shows_health_alerts_per_variant_and_per_run(tmp_path):
         (root / name / "summary.json").write_text(json.dumps(summary))
     fake_run(root / "old__s0", 0.5, [0.5] * 20)  # a run from before run health: no "health" in its summary
     text = (report(str(root), str(tmp_path / "report")) / "report.md").read_text()
-    first_table = text.split("Each variant against")[0]
+    first_table = text.split("95% confidence intervals")[0]
     rows = {line.split(" | ")[0].strip("| "): line for line in first_table.splitlines() if line.startswith("| ")}
     assert rows["hack"].endswith("| reward_hacking (2/2) |")
     assert rows["clean"].endswith("| none |") and rows["old"].endswith("| – |")
@@ -197,6 +197,12 @@ def test_report_json_has_intervals_and_comparisons_against_the_baseline(tmp_path
     lo, hi = sp.t.interval(0.95, 2, loc=statistics.fmean(good), scale=sp.sem(good))
     assert entry["n"] == 3 and entry["ci95"] == pytest.approx([lo, hi])
     assert entry["run_se"] == pytest.approx([math.sqrt(a * (1 - a) / 256) for a in good])
+    top = result["variants"]["correct"]  # the flat shape: the headline metric's figures at the top
+    assert top["metric"] == "accuracy_after" and {k: top[k] for k in ("n", "mean", "std", "ci95")} == {
+        k: entry[k] for k in ("n", "mean", "std", "ci95")
+    }
+    boot = entry["bootstrap_ci95"]  # problems x seeds, percentile: narrower than t with 2 df, around the mean
+    assert boot[0] < statistics.fmean(good) < boot[1] and boot[1] - boot[0] < hi - lo
     (c,) = [c for c in result["comparisons"] if c["metric"] == "accuracy_after"]
     ref = sp.ttest_ind(bad, good, equal_var=False)
     assert c["variant"] == "random" and c["diff"] == pytest.approx(statistics.fmean(bad) - statistics.fmean(good))
@@ -204,3 +210,4 @@ def test_report_json_has_intervals_and_comparisons_against_the_baseline(tmp_path
     assert c["ci95"][1] < 0 and c["bootstrap_ci95"][1] < 0
     text = (out / "report.md").read_text()
     assert "Each variant against `correct`" in text and "| random | held-out accuracy | -0.283 |" in text
+    assert f"| correct | 3 | {statistics.fmean(good):.3f} [{lo:.3f}, {hi:.3f}] |" in text  # the intervals table

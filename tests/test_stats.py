@@ -9,7 +9,7 @@ import statistics
 import pytest
 from scipy import stats as sp
 
-from rl.stats import binomial_se, bootstrap_diff, detectable, permutation_p, summarize, welch
+from rl.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
 
 
 def test_summary_is_the_t_interval_of_the_mean():
@@ -72,6 +72,22 @@ def test_bootstrap_interval_covers_the_difference_and_shrinks_with_more_problems
     for out in (small, large):
         assert out["ci95"][0] < out["diff"] < out["ci95"][1] and out["ci95"][0] > 0
     assert large["ci95"][1] - large["ci95"][0] < small["ci95"][1] - small["ci95"][0]
+
+
+def test_bootstrap_mean_of_one_run_matches_the_binomial_interval():
+    """One seed: the two-level bootstrap is the plain problem bootstrap, whose 95% interval is about the normal
+    binomial one (p +- 1.96 SE); with seeds that disagree it widens to take in their spread."""
+    rng = random.Random(1)
+    one = [[float(k < 307) for k in range(512)]]  # 0.600 on 512 problems
+    rng.shuffle(one[0])
+    out = bootstrap_mean(one, resamples=4000)
+    se = binomial_se(0.599609375, 512)
+    assert out["mean"] == pytest.approx(307 / 512)
+    assert out["ci95"] == pytest.approx([out["mean"] - 1.96 * se, out["mean"] + 1.96 * se], abs=0.01)
+    agree = [[float(rng.random() < 0.6) for _ in range(256)] for _ in range(3)]
+    spread = [[float(rng.random() < p) for _ in range(256)] for p in (0.3, 0.6, 0.9)]
+    width = lambda o: o["ci95"][1] - o["ci95"][0]  # noqa: E731
+    assert width(bootstrap_mean(spread)) > 2 * width(bootstrap_mean(agree))
 
 
 def test_detectable_difference_grows_with_spread_and_shrinks_with_seeds():
