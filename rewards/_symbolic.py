@@ -51,13 +51,13 @@ def second_opinion(completion: str, gold: str) -> bool | None:
 
     The run-health monitor's independent check of what `math_accuracy` paid (rl/health.py). It shares only the
     answer's place with rlvr's grader: the text after the chain of thought, its last `<answer>` block, else its
-    last boxed expression, without markdown emphasis or a final period. Extraction, normalisation and equivalence
+    last boxed expression, else its last GSM8K `#### N` line, without markdown emphasis or a final period. Extraction, normalisation and equivalence
     are math-verify's defaults. It abstains (None) when the gold does not parse, and when the answer has words in it
-    outside LaTeX commands ("72 cookies", "The answer is 18", a `#### 72` line after prose): math-verify would read
+    outside LaTeX commands ("72 cookies", "The answer is 18" with no tag, box or `####` line): math-verify would read
     their letters as variables. LaTeX only: its plain-expression parser calls `eval`. Run it in the worker pool (no
     timeouts of its own here).
     """
-    from rewards.math import boxed_contents
+    from rewards.math import _HASHES, boxed_contents
     from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
 
     gold_parsed = parse(f"${gold}$", extraction_config=_DEFAULT_LATEX, parsing_timeout=None)
@@ -68,7 +68,8 @@ def second_opinion(completion: str, gold: str) -> bool | None:
         return False
     tagged = tag_contents(region, ANSWER_OPEN, ANSWER_CLOSE)
     boxed = boxed_contents(region) if not tagged else []
-    text = _DECORATION.sub("", tagged[-1] if tagged else boxed[-1] if boxed else region)
+    hashes = _HASHES.findall(region) if not (tagged or boxed) else []
+    text = _DECORATION.sub("", tagged[-1] if tagged else boxed[-1] if boxed else hashes[-1] if hashes else region)
     if _WORD.search(_COMMAND.sub(" ", text)):
         return None
     answer = parse(text, extraction_config=_DEFAULT_LATEX, parsing_timeout=None) or parse(

@@ -433,7 +433,12 @@ def test_tap_keeps_the_paid_pairs_and_passes_everything_through():
         (r"<think>a</think> so \boxed{3}", "0.5", False),
         # words: math-verify would read letters as variables, so it abstains (not counted either way)
         ("<think>a</think><answer>72 cookies</answer>", "72", None),
-        ("<think>a</think>The answer is 18\n#### 18", "18", None),
+        ("<think>a</think>The answer is 18", "18", None),
+        # a GSM8K `#### N` line is rlvr's third answer place: math-verify reads that line, not the prose above it
+        ("<think>a</think>The answer is 18\n#### 18", "18", True),
+        ("7+9=16 4+8+1=13 3+5+1=9\n#### 936", "936", True),
+        ("7+9=16 4+8+1=13 3+5+1=9\n#### 935", "936", False),
+        ("7+9=16\n#### 936 cookies", "936", None),
         (r"<think>a</think><answer>\text{18 dollars}</answer>", "18", None),
         ("<think>936</think><answer>the answer</answer>", "936", None),
         ("<think>a</think><answer>5</answer>", r"\frac{", None),  # the gold does not parse
