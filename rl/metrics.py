@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -85,16 +84,12 @@ def mean_metrics(per_problem: Sequence[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """The t-interval of the mean of per-problem scores (problems as the sample); one problem: the value itself."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, mean
-    from scipy import stats
+def mean_interval(values: Sequence[float]) -> tuple[float, float]:
+    """The 95% t-interval of the mean of per-problem scores (problems as the sample); one problem: the value."""
+    from rl.stats import summarize
 
-    sd = statistics.stdev(values)
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sd / math.sqrt(len(values))
-    return mean - half, mean + half
+    s = summarize(values)
+    return tuple(s["ci95"]) if s["ci95"] else (s["mean"], s["mean"])
 
 
 def aggregate(per_problem: Sequence[dict[str, float]], labels: Sequence[dict[str, Any]]) -> dict[str, Any]:
