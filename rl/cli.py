@@ -182,7 +182,8 @@ def cmd_report(args) -> int:
 
     out = report(args.target, args.out)
     print((out / "report.md").read_text())
-    print(f"written: {out / 'report.md'}, {out / 'curves.png'}, {out / 'accuracy.png'}")
+    files = [out / "report.md", out / "report.json", *sorted(out.glob("*.png"))]
+    print("written: " + ", ".join(str(f) for f in files))
     return 0
 
 

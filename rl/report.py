@@ -25,11 +25,13 @@ from typing import Any
 from rl.errors import RlvrError
 
 CURVE_METRIC = "rewards/math_accuracy/mean"
+FORMAT_CURVE = "rewards/think_format/mean"
 LABELS = {
     "accuracy_after": "held-out accuracy",
     "accuracy_before": "accuracy before",
     "accuracy_delta": "accuracy gain",
     "format_rate_after": "format rate",
+    "format_rate_before": "format rate before",
     "mean_completion_length": "completion length (tokens)",
     "mean_reward": "mean reward",
 }
@@ -381,6 +383,12 @@ def report(target: str, out_dir: str | None = None) -> Path:
         f"{name}: training accuracy reward per step (mean over seeds, band ±1 std)",
     )
     plot_final(groups, "accuracy_after", out / "accuracy.png", f"{name}: held-out accuracy after GRPO")
+    pictures = ["curves.png", "accuracy.png"]
+    if any(m.startswith("format_rate") for m in metrics) and all(
+        any(s.get(FORMAT_CURVE) is not None for s in r["steps"]) for runs in groups.values() for r in runs
+    ):  # a format ablation whose runs all logged the format reward (trained on, or watched at weight 0)
+        plot_curves(groups, FORMAT_CURVE, out / "format.png", f"{name}: training format reward per step")
+        pictures.append("format.png")
     result = statistics_for(groups, metrics, baseline or next(iter(groups)))
     (out / "report.json").write_text(json.dumps(result, indent=1))
     text = (
@@ -395,7 +403,7 @@ def report(target: str, out_dir: str | None = None) -> Path:
         + comparisons_table(result)
         + "\n"
         + health_section(groups)
-        + "\n![training curves](curves.png)\n\n![held-out accuracy](accuracy.png)\n"
+        + "".join(f"\n![{p.removesuffix('.png')}]({p})\n" for p in pictures)
     )
     (out / "report.md").write_text(text)
     return out

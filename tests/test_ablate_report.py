@@ -211,3 +211,19 @@ def test_report_json_has_intervals_and_comparisons_against_the_baseline(tmp_path
     text = (out / "report.md").read_text()
     assert "Each variant against `correct`" in text and "| random | held-out accuracy | -0.283 |" in text
     assert f"| correct | 3 | {statistics.fmean(good):.3f} [{lo:.3f}, {hi:.3f}] |" in text  # the intervals table
+
+
+def test_format_curve_only_when_every_run_logged_the_format_reward(tmp_path):
+    root = tmp_path / "runs"
+    for name in ("on__s0", "off__s0"):
+        fake_run(root / name, 0.7, [0.5] * 20)
+    first = report(str(root), str(tmp_path / "without"))
+    assert not (first / "format.png").exists() and "format.png" not in (first / "report.md").read_text()
+    for name in ("on__s0", "off__s0"):
+        path = root / name / "metrics.jsonl"
+        lines = [json.loads(x) | {"rewards/think_format/mean": 0.3} for x in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    second = report(str(root), str(tmp_path / "with"))
+    assert (second / "format.png").stat().st_size > 10_000 and "![format](format.png)" in (
+        second / "report.md"
+    ).read_text()
