@@ -51,11 +51,11 @@ def second_opinion(completion: str, gold: str) -> bool | None:
 
     The run-health monitor's independent check of what `math_accuracy` paid (rl/health.py). It shares only the
     answer's place with rlvr's grader: the text after the chain of thought, its last `<answer>` block, else its
-    last boxed expression, else its last GSM8K `#### N` line, without markdown emphasis or a final period. Extraction, normalisation and equivalence
-    are math-verify's defaults. It abstains (None) when the gold does not parse, and when the answer has words in it
-    outside LaTeX commands ("72 cookies", "The answer is 18" with no tag, box or `####` line): math-verify would read
-    their letters as variables. LaTeX only: its plain-expression parser calls `eval`. Run it in the worker pool (no
-    timeouts of its own here).
+    last boxed expression, else its last GSM8K `#### N` line, without markdown emphasis or a final period.
+    Extraction, normalisation and equivalence are math-verify's defaults. It abstains (None) when the gold does not
+    parse, and when the answer has words in it outside LaTeX commands ("72 cookies", "The answer is 18" with no
+    tag, box or `####` line): math-verify would read their letters as variables. LaTeX only: its plain-expression
+    parser calls `eval`. Run it in the worker pool (no timeouts of its own here).
     """
     from rewards.math import _HASHES, boxed_contents
     from rewards.text import ANSWER_CLOSE, ANSWER_OPEN, answer_region, tag_contents
