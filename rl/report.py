@@ -67,7 +67,22 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         if after.is_file()
         else []
     )
-    return {"figures": figures, "steps": steps, "health": health, "eval_scores": scores}
+    return {"figures": figures, "steps": steps, "health": health, "eval_scores": scores, "paid": _paid(run_dir)}
+
+
+def _paid(run_dir: Path) -> dict[str, float] | None:
+    """{reward: weight} of the rewards a run trained on (weight != 0), from its config.yaml; None if unreadable."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        return {
+            str(r["name"]): float(r.get("weight", 1.0))
+            for r in config.get("rewards") or []
+            if float(r.get("weight", 1.0)) != 0.0
+        }
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -161,6 +176,7 @@ def health_section(groups: dict[str, list[dict]]) -> str:
 
 
 EVAL_METRICS = {"accuracy_after"}  # per-problem verdicts in eval/after.jsonl: bootstrap over problems x seeds
+TRAINED_REWARD_METRICS = {"mean_reward"}  # the weighted sum each variant trains on: compare only like with like
 ALPHA = 0.05
 
 
@@ -211,6 +227,9 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
                 "significant": test["p"] is not None and test["p"] < ALPHA,
                 "detectable": detectable(a, b),
             }
+            paid = {json.dumps(r.get("paid"), sort_keys=True) for r in groups[variant] + groups[baseline]}
+            if metric in TRAINED_REWARD_METRICS and len(paid) > 1:
+                entry["note"] = "the variants are paid by different rewards: a different sum, not a better one"
             if metric in EVAL_METRICS:
                 sa = [r["eval_scores"] for r in groups[variant] if r["eval_scores"]]
                 sb = [r["eval_scores"] for r in groups[baseline] if r["eval_scores"]]
@@ -270,6 +289,8 @@ def comparisons_table(result: dict[str, Any]) -> str:
             note = f"too few seeds: only differences above {c['detectable']:.3f} were detectable"
         if c["p"] is None:
             note = "one seed on a side: no test"
+        if c.get("note"):
+            note = c["note"]
         if c.get("bootstrap_ci95"):
             note = (note + "; " if note else "") + f"bootstrap over problems x seeds {fmt(c['bootstrap_ci95'])}"
         p = "–" if c["p"] is None else f"{c['p']:.3g}"

@@ -227,3 +227,23 @@ def test_format_curve_only_when_every_run_logged_the_format_reward(tmp_path):
     assert (second / "format.png").stat().st_size > 10_000 and "![format](format.png)" in (
         second / "report.md"
     ).read_text()
+
+
+def test_mean_reward_of_differently_paid_variants_is_flagged(tmp_path):
+    """A format bonus raises the summed reward by construction: the report says so instead of calling it a gain."""
+    root = tmp_path / "runs"
+    paid = {"base": "[{name: math_accuracy, weight: 1.0}, {name: think_format, weight: 0.0}]",
+            "bonus": "[{name: math_accuracy, weight: 1.0}, {name: think_format, weight: 0.5}]",
+            "same": "[{name: math_accuracy, weight: 1.0}]"}  # fmt: skip
+    for variant, rewards in paid.items():
+        for seed, bonus in enumerate((0.0, 0.1, 0.05)):
+            offset = 0.5 if variant == "bonus" else 0.0
+            fake_run(root / f"{variant}__s{seed}", 0.8, [0.6 + bonus + offset] * 20)
+            (root / f"{variant}__s{seed}" / "config.yaml").write_text(f"rewards: {rewards}\n")
+    result = json.loads((report(str(root), str(tmp_path / "r")) / "report.json").read_text())
+    by = {(c["variant"], c["metric"]): c for c in result["comparisons"]}
+    assert (
+        by[("bonus", "mean_reward")]["significant"] and "different rewards" in by[("bonus", "mean_reward")]["note"]
+    )
+    assert "note" not in by[("same", "mean_reward")]  # a weight-0 reward is watched, not paid
+    assert "note" not in by[("bonus", "accuracy_after")]
