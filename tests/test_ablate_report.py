@@ -242,8 +242,6 @@ def test_mean_reward_of_differently_paid_variants_is_flagged(tmp_path):
             (root / f"{variant}__s{seed}" / "config.yaml").write_text(f"rewards: {rewards}\n")
     result = json.loads((report(str(root), str(tmp_path / "r")) / "report.json").read_text())
     by = {(c["variant"], c["metric"]): c for c in result["comparisons"]}
-    assert (
-        by[("bonus", "mean_reward")]["significant"] and "different rewards" in by[("bonus", "mean_reward")]["note"]
-    )
+    assert by[("bonus", "mean_reward")]["significant"] and "different rewards" in by[("bonus", "mean_reward")]["note"]
     assert "note" not in by[("same", "mean_reward")]  # a weight-0 reward is watched, not paid
     assert "note" not in by[("bonus", "accuracy_after")]
