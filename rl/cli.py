@@ -78,7 +78,7 @@ def build_parser() -> Parser:
 
 def cmd_train(args) -> int:
     from rl.config import dump_yaml, load_experiment
-    from rl.tracking import new_run_dir, prepare_run_dir, world_size
+    from rl.tracking import new_run_dir, prepare_run_dir, remove_failed_start, world_size
 
     if args.resume is not None and args.overwrite:
         raise RlvrError("--resume and --overwrite contradict each other; pick one")
@@ -93,13 +93,18 @@ def cmd_train(args) -> int:
     if config is None and args.resume is not None and (run_dir / "config.yaml").is_file():
         config = run_dir / "config.yaml"
     exp = load_experiment(config, args.overrides)
+    from rl.train import preflight
+
+    checked = preflight(exp)  # every check that needs no weights, before a run directory exists
     if args.dry_run:
         sys.stdout.write(dump_yaml(exp))
         print("\n".join("# " + line for line in _dry_run_memory(exp, config, args.overrides).splitlines()))
+        print("\n".join("# checked: " + line for line in checked.lines))
         return 0
     if world_size() > 1 and run_dir is None:
         raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
     run_dir = run_dir or new_run_dir(exp.name, exp.seed, variant=exp.variant)
+    fresh = args.resume is None and not (run_dir.is_dir() and any(run_dir.iterdir()))
     if world_size() > 1:  # rank 0 prepares the directory; the others wait for it
         from accelerate import PartialState
 
@@ -112,7 +117,12 @@ def cmd_train(args) -> int:
 
     from rl.train import run
 
-    run(exp, run_dir, resume=args.resume is not None)
+    try:
+        run(exp, run_dir, resume=args.resume is not None, data=checked.data)
+    except RlvrError:
+        if fresh and world_size() == 1:
+            remove_failed_start(run_dir)
+        raise
     return 0
 
 

@@ -305,6 +305,17 @@ def _finish(rows: list[dict], cfg: DataConfig, size: int | None, shuffle: bool) 
     return rows
 
 
+def from_hub(cfg: DataConfig) -> bool:
+    """Whether `cfg.source` will be downloaded from the Hugging Face hub (no built-in task, file or local copy)."""
+    if cfg.source.startswith("builtin:"):
+        return False
+    short = HUB_ALIASES.get(cfg.source, cfg.source)
+    if short in NAMED:
+        return not cfg.path and not (data_root() / NAMED[short][2]).exists()
+    path = Path(cfg.source).expanduser()
+    return not (path.suffix in (".jsonl", ".json", ".parquet", ".csv") or path.is_dir())
+
+
 def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
     if cfg.source.startswith("builtin:"):

@@ -57,6 +57,19 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+FAILED_START = {"config.yaml", "state.json", "reward_errors"}
+"""What a run writes before it has done any work worth keeping (no warm start, metrics or checkpoint yet)."""
+
+
+def remove_failed_start(run_dir: Path) -> bool:
+    """Remove a run directory this start created and left with nothing worth keeping, so a retry after fixing the
+    mistake needs no --overwrite. Returns whether it was removed."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= FAILED_START:
+        shutil.rmtree(run_dir)
+        return True
+    return False
+
+
 def is_complete_checkpoint(path: Path) -> bool:
     """The Trainer writes trainer_state.json last: a checkpoint folder without it was cut off mid-save."""
     return (path / "trainer_state.json").is_file()

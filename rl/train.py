@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +218,57 @@ def check_warmup_engine(args) -> None:
         )
 
 
+@dataclass
+class Preflight:
+    """What `preflight` checked (one line each) and the data it loaded, so the run does not load it twice."""
+
+    lines: list[str]
+    data: tuple[list[dict], list[dict]] | None
+
+
+def preflight(exp: Experiment) -> Preflight:
+    """Every check a run makes before it needs model weights, in the order the run makes them: build the rewards
+    (their params), build `GRPOConfig` (TRL's own checks: batch sizes against `num_generations`, ...), the
+    precision policy and the warm-up against the engine, and load the data and its columns (unless it comes from
+    the hub). Raises RlvrError on the first problem, before any run directory exists."""
+    import tempfile
+
+    from rl.data import from_hub, load_data
+    from rl.precision import decide
+
+    lines = []
+    funcs = build_reward_funcs(exp)
+    lines.append("rewards: " + ", ".join(f"{r.name} (weight {r.weight:g})" for r in exp.rewards) + " built")
+    with tempfile.TemporaryDirectory() as tmp:
+        args = grpo_args(exp, Path(tmp) / "run", "none")
+    per_step = args.generation_batch_size // args.num_generations
+    lines.append(
+        f"grpo: GRPOConfig built for this process count: {args.generation_batch_size} completions per generation "
+        f"= {per_step} prompts x {args.num_generations}"
+    )
+    precision = decide(exp.model, args)
+    if exp.warmup.enabled:
+        check_warmup_engine(args)
+    lines.append(precision.describe())
+    data = None
+    if from_hub(exp.data):
+        lines.append(f"data: {exp.data.source} comes from the hub: not loaded here (the run loads it)")
+    else:
+        data = load_data(exp.data)
+        lines.append(f"data: {exp.data.source}: {len(data[0])} training rows, {len(data[1])} held-out rows")
+    del funcs
+    return Preflight(lines, data)
+
+
 def read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
-    """Train one experiment into `run_dir` (already prepared); return the summary dict."""
+def run(
+    exp: Experiment, run_dir: Path, resume: bool = False, data: tuple[list[dict], list[dict]] | None = None
+) -> dict:
+    """Train one experiment into `run_dir` (already prepared); return the summary dict. `data`: the rows
+    `preflight` already loaded."""
     from accelerate import PartialState
     from rich.console import Console
     from transformers import set_seed
@@ -260,7 +306,7 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False) -> dict:
     wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
     args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
-    train_rows, eval_rows = load_data(exp.data)
+    train_rows, eval_rows = data if data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
     loaded_dtype = model.dtype
     reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen

@@ -25,6 +25,47 @@ def test_dry_run_prints_the_resolved_default():
     assert "loss_type: dr_grpo" in result.stdout
 
 
+def test_dry_run_lists_what_it_checked():
+    result = rlvr("train", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    checked = [line for line in result.stdout.splitlines() if line.startswith("# checked: ")]
+    assert [line.split()[2] for line in checked] == ["rewards:", "grpo:", "precision:", "data:"]
+    assert "64 completions per generation = 8 prompts x 8" in result.stdout
+    assert "4096 training rows, 256 held-out rows" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "sets, fragments",
+    [
+        # a typo in a reward's params: the real run used to fail a second after the dry run passed
+        (["rewards=[{name: math_accuracy, params: {timout: 2}}]"], ["no param 'timout'", "did you mean 'timeout'"]),
+        # TRL's GRPOConfig check, made without weights
+        (
+            ["grpo.num_generations=3", "grpo.per_device_train_batch_size=8"],
+            ["generation_batch_size (8) must be divisible by num_generations (3)"],
+        ),
+        (["data.source=./no/such/train.jsonl"], ["no such file './no/such/train.jsonl'"]),
+    ],
+)
+def test_dry_run_catches_what_the_run_would(tmp_path, sets, fragments):
+    args = [x for s in sets for x in ("--set", s)]
+    assert_one_line_error(rlvr("train", *args, "--dry-run"), *fragments)
+    run = tmp_path / "run"  # and the real start fails the same way, leaving no directory behind
+    assert_one_line_error(rlvr("train", *args, "--output-dir", str(run)), *fragments)
+    assert not run.exists()
+
+
+def test_a_failed_start_leaves_nothing_so_the_retry_needs_no_overwrite(tmp_path):
+    run = tmp_path / "run"
+    bad = ["--set", "model.name_or_path=./no/such/model", "--set", "warmup.enabled=false"]
+    assert_one_line_error(rlvr("train", *bad, "--output-dir", str(run)), "no such directory")
+    assert not run.exists()  # it failed after creating the directory (loading the model): removed again
+    run.mkdir()
+    (run / "config.yaml").write_text("name: mine\n")  # a directory that was already there is never removed
+    assert_one_line_error(rlvr("train", *bad, "--output-dir", str(run)), "already exists")
+    assert (run / "config.yaml").read_text() == "name: mine\n"
+
+
 def test_rewards_lists_the_registry():
     result = rlvr("rewards")
     assert result.returncode == 0, result.stderr
