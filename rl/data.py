@@ -188,6 +188,19 @@ def _load_file(path: Path) -> list[dict]:
     raise RlvrError(f"data: unsupported file type '{path.suffix}' for {path} (use .jsonl, .json, .parquet, .csv)")
 
 
+def local_split(short: str, split: str) -> Path:
+    """The local copy of a named dataset's split (benches read these); RlvrError, one line, naming where it looked
+    and how to provide one."""
+    hub, _, folder, files = NAMED[short]
+    path = data_root() / folder / files[split]
+    if not path.is_file():
+        raise RlvrError(
+            f"{short}: no local copy at {path}; set $RLVR_DATA_DIR to a folder holding {folder}/{files[split]} "
+            f"(the hub has it as {hub})"
+        )
+    return path
+
+
 def _load_named(short: str, split: str, cfg: DataConfig) -> list[dict]:
     hub, hub_config, folder, files = NAMED[short]
     local = Path(cfg.path).expanduser() if cfg.path else data_root() / folder
@@ -197,7 +210,13 @@ def _load_named(short: str, split: str, cfg: DataConfig) -> list[dict]:
         if split not in files:
             raise RlvrError(f"data: {short} has no split '{split}' (splits: {', '.join(files)})")
         return _load_file(local / files[split])
-    return _load_hub(hub, hub_config, split)
+    try:
+        return _load_hub(hub, hub_config, split)
+    except RlvrError as e:
+        raise RlvrError(
+            f"{e} (no local copy at {local}: set data.path to a folder holding {files.get(split, split + '.jsonl')}, "
+            f"or $RLVR_DATA_DIR to one holding {folder}/)"
+        ) from None
 
 
 def _load_hub(name: str, config: str | None, split: str) -> list[dict]:

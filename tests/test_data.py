@@ -136,3 +136,29 @@ def test_arithmetic_tagged_share_changes_only_the_solutions():
     assert rewards.build("think_format")([plain["solution"]]) == [0.0]
     with pytest.raises(RlvrError, match="tagged must be a share"):
         arithmetic_task(DataConfig(**{**base.__dict__, "params": {"tagged": 2}}))
+
+
+def test_a_named_dataset_without_a_local_copy_says_where_it_looked(tmp_path, monkeypatch):
+    """Offline and no copy in $RLVR_DATA_DIR: one line naming the folder it looked in and how to provide one."""
+    monkeypatch.setenv("RLVR_DATA_DIR", str(tmp_path))
+    with pytest.raises(RlvrError) as err:
+        load_data(DataConfig(source="gsm8k"))
+    message = str(err.value)
+    assert "\n" not in message and f"no local copy at {tmp_path / 'gsm8k'}" in message
+    assert "data.path" in message and "$RLVR_DATA_DIR" in message
+
+
+@pytest.mark.parametrize("bench", ["rewards.py", "hack_search.py"])
+def test_benches_without_local_data_fail_in_one_line(bench, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = {"RLVR_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench" / bench)], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert "no local copy at" in line and str(tmp_path) in line and "$RLVR_DATA_DIR" in line

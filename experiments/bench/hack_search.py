@@ -47,14 +47,11 @@ LOOKALIKE = {"0": "O", "1": "l", "5": "S", "8": "B", "3": "\u0417", "6": "b", "2
 
 
 def load_golds(limit: int | None = None) -> list[str]:
-    from rl.data import data_root, gsm8k_row, math500_row
+    from rl.data import gsm8k_row, local_split, math500_row
 
-    root = data_root()
     golds = []
-    for name, mapper in (("gsm8k/test.jsonl", gsm8k_row), ("math500/test.jsonl", math500_row)):
-        path = root / name
-        if not path.is_file():
-            raise SystemExit(f"hack_search: {path} not found (set RLVR_DATA_DIR to the folder with gsm8k/, math500/)")
+    for name, mapper in (("gsm8k", gsm8k_row), ("math500", math500_row)):
+        path = local_split(name, "test")
         with path.open() as f:
             golds += [mapper(json.loads(line))["answer"] for line in f if line.strip()]
     return golds[:limit] if limit else golds
@@ -179,4 +176,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rl.errors import RlvrError
+
+    try:
+        main()
+    except RlvrError as e:  # e.g. no local copy of the data: one line saying where it looked, no traceback
+        print(f"hack_search: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

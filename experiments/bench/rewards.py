@@ -31,8 +31,9 @@ sys.path.insert(0, str(REPO))
 
 
 def load_golds() -> list[str]:
-    data_dir = Path(os.environ.get("RLVR_DATA_DIR", REPO.parent / "shared" / "data"))
-    path = data_dir / "math500" / "test.jsonl"
+    from rl.data import local_split
+
+    path = local_split("math500", "test")
     with path.open() as f:
         return [json.loads(line)["answer"] for line in f if line.strip()]
 
@@ -192,4 +193,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from rl.errors import RlvrError
+
+    try:
+        main()
+    except RlvrError as e:  # e.g. no local copy of the data: one line saying where it looked, no traceback
+        print(f"rewards: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
