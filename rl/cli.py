@@ -39,7 +39,9 @@ def build_parser() -> Parser:
         help="continue the run in RUN_DIR (or --output-dir) from its newest checkpoint",
     )
     train.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    train.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config, run every weight-free check, and exit"
+    )
 
     sub.add_parser("rewards", help="list the registered rewards")
     add_eval_parser(sub)

@@ -93,11 +93,18 @@ def test_summary_and_metrics(run_dir):
 
 
 def test_resume_continues_from_the_newest_checkpoint(run_dir):
+    run_id = (run_dir / "wandb_id").read_text().strip()
+    before = set((run_dir / "wandb").glob("offline-run-*"))
     result = rlvr("train", "--resume", str(run_dir), "--set", "grpo.max_steps=3", "--set", "grpo.save_steps=1")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert [m["step"] for m in read_metrics(run_dir)] == [1, 2, 3]
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 3
-    assert len(list((run_dir / "wandb").glob("offline-run-*"))) >= 1
+    # the resumed start writes to the same wandb run: one offline folder per start, every one with the run's id
+    after = set((run_dir / "wandb").glob("offline-run-*"))
+    assert len(before) == 1 and len(after - before) == 1
+    assert {p.name.rsplit("-", 1)[-1] for p in after} == {run_id}
+    assert all((p / f"run-{run_id}.wandb").is_file() for p in after)
+    assert (run_dir / "wandb_id").read_text().strip() == run_id
 
 
 def test_one_grpo_step_with_three_weighted_rewards_from_yaml(tmp_path):
