@@ -95,6 +95,8 @@ def cmd_train(args) -> int:
     if config is None and args.resume is not None and (run_dir / "config.yaml").is_file():
         config = run_dir / "config.yaml"
     exp = load_experiment(config, args.overrides)
+    if not args.dry_run and world_size() > 1 and run_dir is None:
+        raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
     from rl.train import preflight
 
     checked = preflight(exp)  # every check that needs no weights, before a run directory exists
@@ -103,8 +105,6 @@ def cmd_train(args) -> int:
         print("\n".join("# " + line for line in _dry_run_memory(exp, config, args.overrides).splitlines()))
         print("\n".join("# checked: " + line for line in checked.lines))
         return 0
-    if world_size() > 1 and run_dir is None:
-        raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
     run_dir = run_dir or new_run_dir(exp.name, exp.seed, variant=exp.variant)
     fresh = args.resume is None and not (run_dir.is_dir() and any(run_dir.iterdir()))
     if world_size() > 1:  # rank 0 prepares the directory; the others wait for it
