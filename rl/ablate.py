@@ -180,11 +180,19 @@ def slurm_script(spec: Spec, files: dict[str, Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ablate(spec_path: str, jobs: int = 1, emit: str | None = None, dry_run: bool = False) -> int:
+def ablate(
+    spec_path: str, jobs: int = 1, emit: str | None = None, dry_run: bool = False, only: list[str] | None = None
+) -> int:
     from rich.console import Console
 
     console = Console()
     spec = load_spec(spec_path)
+    unknown = [v for v in only or [] if v not in spec.variants]
+    if unknown:
+        known = ", ".join(spec.variants)
+        raise RlvrError(f"--only: no variant {', '.join(unknown)} in {spec_path} (variants: {known})")
+    if only:  # a variant that needs another's output first (e.g. a filter of the baseline's warm start)
+        spec.runs = [r for r in spec.runs if r.variant in only]
     todo = [r for r in spec.runs if not r.done]
     if dry_run:
         for run in spec.runs:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rl.errors import RlvrError
 from rl.eval_cmd import add_eval_parser, cmd_eval
+from rl.passrate import add_filter_parser, cmd_filter
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,12 +46,16 @@ def build_parser() -> Parser:
 
     sub.add_parser("rewards", help="list the registered rewards")
     add_eval_parser(sub)
+    add_filter_parser(sub)
 
     ablate = sub.add_parser("ablate", help="run every variant x seed of an ablation spec (skips finished runs)")
     ablate.add_argument("spec", help="ablation spec YAML (experiments/ablations/*.yaml)")
     ablate.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1: honest wall times)")
     ablate.add_argument("--emit", choices=["commands", "slurm"], help="write the commands or a slurm array instead")
     ablate.add_argument("--dry-run", action="store_true", help="list the runs and which are finished")
+    ablate.add_argument(
+        "--only", type=lambda v: [x for x in v.split(",") if x], metavar="V1,V2", help="run only these variants"
+    )
 
     launch = sub.add_parser("launch", help="multi-GPU / multi-node training with accelerate and vLLM (GPU machines)")
     launch.add_argument("config", help="experiment YAML")
@@ -167,7 +172,7 @@ def cmd_ablate(args) -> int:
 
     if args.jobs < 1:
         raise RlvrError("--jobs must be at least 1")
-    return ablate(args.spec, jobs=args.jobs, emit=args.emit, dry_run=args.dry_run)
+    return ablate(args.spec, jobs=args.jobs, emit=args.emit, dry_run=args.dry_run, only=args.only)
 
 
 def cmd_launch(args) -> int:
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             "ablate": cmd_ablate,
             "report": cmd_report,
             "eval": cmd_eval,
+            "filter": cmd_filter,
             "launch": cmd_launch,
         }
         return commands[args.command](args)

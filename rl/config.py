@@ -62,9 +62,24 @@ class ModelConfig:
 
 
 @dataclass
+class PassRateFilter:
+    """Keep the training rows whose `pass_rate` column (written by `rlvr filter`) lies in [min, max], both included.
+    With 8 samples per problem, 0.1 and 0.9 drop exactly the never- and always-solved ones."""
+
+    min_pass_rate: float = 0.0
+    max_pass_rate: float = 1.0
+    column: str = "pass_rate"
+
+
+@dataclass
 class DataConfig:
     source: str = "builtin:arithmetic"
     """`builtin:<task>`, `gsm8k`, `math500`, a local .jsonl/.parquet file, or a hub dataset name."""
+    eval_source: str | None = None
+    """Held-out rows from another source (same forms as `source`; a built-in task takes `params` and `seed`), e.g.
+    training on a `rlvr filter` output and evaluating on the task's own held-out split. Default: `source`."""
+    filter: PassRateFilter | None = None
+    """Train only on rows whose pass rate lies in a range (rows need the column: `rlvr filter` writes it)."""
     path: str | None = None
     """Local copy of a named dataset (e.g. ../shared/data/gsm8k); default: $RLVR_DATA_DIR/<name>, then the hub."""
     train_split: str = "train"
@@ -116,6 +131,50 @@ class DynamicSamplingConfig:
     enabled: bool = False
     max_rounds: int = 2
     """At most this many extra generation rounds per step to refill the batch."""
+
+
+@dataclass
+class CurriculumMix:
+    """The share of each step's prompts drawn from each pool (rl/curriculum.py); a short pool's share goes to the
+    others. Any non-negative numbers: they are normalised."""
+
+    fresh: float = 0.5
+    """Never visited."""
+    learning: float = 0.4
+    """Visited and right sometimes; prompts nearer a 50% pass rate are drawn more often."""
+    easy: float = 0.05
+    """Retired: all right over the last `window` visits (revisited rarely, in case the policy forgets)."""
+    hard: float = 0.05
+    """Retired: all wrong over the last `window` visits (revisited rarely, in case the policy learns them)."""
+
+
+@dataclass
+class CurriculumConfig:
+    """Online curriculum: per-prompt pass rates from the rollouts retire always- and never-solved prompts, and a
+    difficulty-pool sampler draws each step's prompts toward `mix` (rl/curriculum.py). Composes with dynamic
+    sampling; its state is saved in every checkpoint."""
+
+    enabled: bool = False
+    window: int = 2
+    """A prompt right on every completion (or on none) in each of its last `window` visits is retired."""
+    mix: CurriculumMix = field(default_factory=CurriculumMix)
+    solved_above: float = 0.5
+    """A completion counts as right when the accuracy reward scores it above this."""
+    reward: str | None = None
+    """The reward whose verdicts count (default: the first that checks answers, as in run health)."""
+
+    def mix_weights(self) -> dict[str, float]:
+        return dataclasses.asdict(self.mix)
+
+
+@dataclass
+class BudgetConfig:
+    """Compute-matched runs: stop on a generation budget, not only on a step count."""
+
+    max_generated_tokens: int | None = None
+    """Stop after the step at which this many completion tokens have been generated in all (every rank, every
+    dynamic-sampling round; logged as `tokens/generated`). `grpo.max_steps` still caps the steps; give it room.
+    Compare variants that generate different lengths (a curriculum, dynamic sampling) at equal cost."""
 
 
 @dataclass
@@ -289,6 +348,8 @@ class Experiment:
     grpo: dict[str, Any] = field(default_factory=dict)
     """Passed to trl.GRPOConfig (validated against its fields)."""
     dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
@@ -483,6 +544,14 @@ def validate(exp: Experiment) -> None:
         raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
     if (exp.launch.gpus is not None and exp.launch.gpus < 1) or exp.launch.nodes < 1:
         raise RlvrError("launch.gpus and launch.nodes must be at least 1")
+    if exp.budget.max_generated_tokens is not None and exp.budget.max_generated_tokens < 1:
+        raise RlvrError(f"budget.max_generated_tokens must be at least 1, got {exp.budget.max_generated_tokens}")
+    rate = exp.data.filter
+    if rate is not None and not 0.0 <= rate.min_pass_rate <= rate.max_pass_rate <= 1.0:
+        raise RlvrError(
+            "data.filter needs 0 <= min_pass_rate <= max_pass_rate <= 1, "
+            f"got {rate.min_pass_rate:g} and {rate.max_pass_rate:g}"
+        )
     if exp.launch.gpu_memory <= 0 or exp.launch.prompt_tokens < 1:
         raise RlvrError("launch.gpu_memory (GiB) and launch.prompt_tokens must be positive")
     if not exp.rewards:
@@ -500,6 +569,9 @@ def validate(exp: Experiment) -> None:
     from rl.precision import check_trl_casts
 
     check_trl_casts(exp.grpo, exp.model)
+    from rl.curriculum import validate_curriculum
+
+    validate_curriculum(exp)
     if exp.model.lora is not None:
         from rl.lora import check_lora
 

@@ -9,6 +9,7 @@ a local JSONL/parquet file, or any hub dataset.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import random
@@ -52,7 +53,10 @@ def arithmetic_solution(a: int, b: int, tagged: bool = True) -> str:
 
 
 def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
-    """`a + b` with `digits`-digit operands; held-out pairs (in either order) never appear in training."""
+    """`a + b` with `digits`-digit operands; held-out pairs (in either order) never appear in training.
+
+    `digits` may be a list (e.g. [2, 3, 4, 5]): a mixed-difficulty task, an equal share of rows per digit count
+    (held-out too), each row labelled `level: <digits>` so evaluation breaks accuracy down by difficulty."""
     params = dict(cfg.params)
     digits = params.pop("digits", 3)
     tagged = params.pop("tagged", 1.0)
@@ -63,18 +67,27 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     if isinstance(tagged, bool) or not isinstance(tagged, (int, float)) or not 0 <= tagged <= 1:
         raise RlvrError(f"data.params.tagged must be a share between 0 and 1, got {tagged!r}")
     tag_rng = random.Random(f"{cfg.seed}:tagged")  # its own stream: the rows drawn do not change
-    if not isinstance(digits, int) or not 1 <= digits <= 9:
-        raise RlvrError(f"data.params.digits must be an integer 1..9, got {digits!r}")
-    high = 10**digits - 1
-    n_pairs = (high + 1) * (high + 2) // 2
+    levels = digits if isinstance(digits, list) else [digits]
+    if not levels or any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 9 for d in levels):
+        raise RlvrError(f"data.params.digits must be an integer 1..9 or a list of them, got {digits!r}")
+    if len(set(levels)) != len(levels):
+        raise RlvrError(f"data.params.digits lists a digit count twice: {digits!r}")
     eval_size = cfg.eval_size if cfg.eval_size is not None else 256
     train_size = cfg.train_size if cfg.train_size is not None else 4096
-    if eval_size + train_size > n_pairs // 2:
-        raise RlvrError(f"data: {digits}-digit arithmetic has {n_pairs} distinct pairs; ask for fewer rows")
+
+    def shares(total: int) -> list[int]:  # an equal share per level, the first levels take the remainder
+        return [total // len(levels) + (i < total % len(levels)) for i in range(len(levels))]
+
+    for d, n_eval, n_train in zip(levels, shares(eval_size), shares(train_size), strict=True):
+        high = 10**d - 1
+        n_pairs = (high + 1) * (high + 2) // 2
+        if n_eval + n_train > n_pairs // 2:
+            raise RlvrError(f"data: {d}-digit arithmetic has {n_pairs} distinct pairs; ask for fewer rows")
     rng = random.Random(cfg.seed)
     seen: set[tuple[int, int]] = set()
 
-    def draw(n: int) -> list[dict]:
+    def draw(n: int, d: int) -> list[dict]:
+        high = 10**d - 1
         rows = []
         while len(rows) < n:
             a, b = rng.randint(0, high), rng.randint(0, high)
@@ -82,18 +95,27 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
             if key in seen:
                 continue
             seen.add(key)
-            rows.append(
-                {
-                    "question": f"What is {a} + {b}?",
-                    "answer": str(a + b),
-                    "solution": arithmetic_solution(a, b, tagged >= 1 or tag_rng.random() < tagged),
-                    "data_source": "arithmetic",
-                }
-            )
+            row = {
+                "question": f"What is {a} + {b}?",
+                "answer": str(a + b),
+                "solution": arithmetic_solution(a, b, tagged >= 1 or tag_rng.random() < tagged),
+                "data_source": "arithmetic",
+            }
+            if len(levels) > 1:
+                row["level"] = d
+            rows.append(row)
         return rows
 
-    held_out = draw(eval_size)
-    return draw(train_size), held_out
+    def mixed(total: int) -> list[dict]:
+        per_level = [draw(n, d) for d, n in zip(levels, shares(total), strict=True)]
+        if len(levels) == 1:
+            return per_level[0]
+        rows = [r for part in per_level for r in part]
+        random.Random(f"{cfg.seed}:mix:{total}").shuffle(rows)  # levels interleaved, not in blocks
+        return rows
+
+    held_out = mixed(eval_size)
+    return mixed(train_size), held_out
 
 
 COUNTDOWN_PROMPT = (
@@ -325,27 +347,64 @@ def _finish(rows: list[dict], cfg: DataConfig, size: int | None, shuffle: bool) 
 
 
 def from_hub(cfg: DataConfig) -> bool:
-    """Whether `cfg.source` will be downloaded from the Hugging Face hub (no built-in task, file or local copy)."""
-    if cfg.source.startswith("builtin:"):
-        return False
-    short = HUB_ALIASES.get(cfg.source, cfg.source)
-    if short in NAMED:
-        return not cfg.path and not (data_root() / NAMED[short][2]).exists()
-    path = Path(cfg.source).expanduser()
-    return not (path.suffix in (".jsonl", ".json", ".parquet", ".csv") or path.is_dir())
+    """Whether `cfg.source` (or `cfg.eval_source`) will be downloaded from the Hugging Face hub (no built-in task,
+    file or local copy)."""
+
+    def hub(source: str) -> bool:
+        if source.startswith("builtin:"):
+            return False
+        short = HUB_ALIASES.get(source, source)
+        if short in NAMED:
+            return not cfg.path and not (data_root() / NAMED[short][2]).exists()
+        path = Path(source).expanduser()
+        return not (path.suffix in (".jsonl", ".json", ".parquet", ".csv") or path.is_dir())
+
+    return hub(cfg.source) or (cfg.eval_source is not None and hub(cfg.eval_source))
+
+
+def builtin_task(source: str):
+    task = source[len("builtin:") :]
+    if task not in BUILTIN_TASKS:
+        raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
+    return BUILTIN_TASKS[task]
+
+
+def filter_by_pass_rate(rows: list[dict], cfg: DataConfig) -> list[dict]:
+    """The rows whose pass-rate column lies in [min_pass_rate, max_pass_rate]; RlvrError when rows lack it or none
+    is left."""
+    rule = cfg.filter
+    if rule is None:
+        return rows
+    missing = next((i for i, r in enumerate(rows) if not isinstance(r.get(rule.column), (int, float))), None)
+    if missing is not None:
+        raise RlvrError(
+            f"data.filter: {cfg.source} row {missing} has no numeric '{rule.column}' column "
+            "(write one with `rlvr filter`, or set data.filter.column)"
+        )
+    kept = [r for r in rows if rule.min_pass_rate <= r[rule.column] <= rule.max_pass_rate]
+    if not kept:
+        raise RlvrError(
+            f"data.filter: no training row of {cfg.source} has {rule.column} in "
+            f"[{rule.min_pass_rate:g}, {rule.max_pass_rate:g}]"
+        )
+    return kept
 
 
 def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
     if cfg.source.startswith("builtin:"):
-        task = cfg.source[len("builtin:") :]
-        if task not in BUILTIN_TASKS:
-            raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
-        train, held_out = BUILTIN_TASKS[task](cfg)
-        return _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)
-    train = load_split(cfg, cfg.train_split)
-    held_out = load_split(cfg, cfg.eval_split)
-    return _finish(train, cfg, cfg.train_size, True), _finish(held_out, cfg, cfg.eval_size, False)
+        train, held_out = builtin_task(cfg.source)(cfg)
+        train, held_out = _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)
+    else:
+        train = _finish(load_split(cfg, cfg.train_split), cfg, cfg.train_size, True)
+        held_out = None if cfg.eval_source else _finish(load_split(cfg, cfg.eval_split), cfg, cfg.eval_size, False)
+    if cfg.eval_source:
+        other = dataclasses.replace(cfg, source=cfg.eval_source, eval_source=None, filter=None)
+        if other.source.startswith("builtin:"):
+            held_out = _finish(builtin_task(other.source)(other)[1], other, None, False)
+        else:
+            held_out = _finish(load_split(other, other.eval_split), other, other.eval_size, False)
+    return filter_by_pass_rate(train, cfg), held_out
 
 
 def to_dataset(rows: list[dict]):

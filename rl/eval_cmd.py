@@ -65,7 +65,11 @@ def add_eval_parser(sub) -> None:
         metavar="NAME_OR_PATH",
         help="gsm8k, math500, builtin:<task>, a .jsonl/.parquet file (default: the run's held-out split)",
     )
-    p.add_argument("--split", help="split of a named dataset (default: the run's eval split, else test)")
+    p.add_argument(
+        "--split",
+        help="split of a named dataset, or `train` for a built-in task's or the run's training rows (to filter "
+        "them by pass rate with `rlvr filter`); default: the run's eval split, else test",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N problems only")
     p.add_argument("--n", type=int, default=1, metavar="SAMPLES", help="completions per problem (default 1)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); R1 reports use 0.6")
@@ -264,10 +268,13 @@ def load_rows(args, exp, template: str, system_prompt: str | None) -> tuple[list
             eval_split=args.split or "test",
             template=template,
             system_prompt=system_prompt,
-            eval_size=args.limit if args.limit else 256,
+            # a built-in task draws its held-out rows first: --limit sizes them, but leaves the training rows as
+            # a run with the default held-out size trains on
+            eval_size=args.limit if args.limit and args.split != "train" else 256,
         )
     if cfg.source.startswith("builtin:") or args.data is None:
-        rows = load_data(cfg)[1]
+        # a built-in task or the run's own data: its training rows with --split <train split>, else held-out
+        rows = load_data(cfg)[0 if args.split is not None and args.split == cfg.train_split else 1]
     else:
         rows = load_split(cfg, cfg.eval_split)
         for row in rows:

@@ -398,11 +398,14 @@ def score_samples(
             )
         )
         labels.append({k: row[k] for k in LABEL_KEYS if row.get(k) is not None})
+        # the row's other columns (solution, countdown's numbers and target, ...): `rlvr filter` writes rows back
+        columns = {k: v for k, v in row.items() if k not in ("prompt", "question", "answer", *LABEL_KEYS)}
         for j in range(n):
             records.append(
                 {
                     "index": i,
                     "sample": j,
+                    "question": row.get("question"),
                     "prompt": row["prompt"],
                     "answer": row["answer"],
                     "completion": texts[i][j],
@@ -412,6 +415,7 @@ def score_samples(
                     "length": lengths[i][j],
                     "majority": j == chosen,
                     **labels[-1],
+                    "columns": columns,
                 }
             )
     return aggregate(per_problem, labels), records

@@ -2,9 +2,10 @@
 
 Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run: held-out figures come from
 `summary.json` (greedy, graded by the reward's grader); training figures (`mean_reward`, `rewards/<name>/mean`,
-`mean_completion_length`) are averaged over the final 10% of logged steps. Across seeds: the mean and the
-sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json `health`) are
-counted per variant in the table and listed per run under "Run health".
+`mean_completion_length`) are averaged over the final 10% of logged steps; `frac_reward_zero_std` over all of them,
+`generated_tokens` is the last logged count (with `budget.max_generated_tokens`: runs at equal cost). Across seeds:
+the mean and the sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json
+`health`) are counted per variant in the table and listed per run under "Run health".
 
 Statistics (`rl/stats.py`, written to `report.json` and two more tables): per variant and metric n, mean, std and a
 95% t-interval over seeds; for held-out accuracy also a bootstrap interval over problems x seeds and each run's
@@ -34,7 +35,11 @@ LABELS = {
     "format_rate_before": "format rate before",
     "mean_completion_length": "completion length (tokens)",
     "mean_reward": "mean reward",
+    "frac_reward_zero_std": "zero-std groups (share, whole run)",
+    "generated_tokens": "generated tokens",
+    "steps": "GRPO steps",
 }
+ZERO_STD_CURVE = "frac_reward_zero_std"
 
 
 def read_run(run_dir: Path) -> dict[str, Any] | None:
@@ -56,6 +61,12 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
         if values:
             figures[name] = sum(values) / len(values)
+    zero_std = [s["frac_reward_zero_std"] for s in steps if isinstance(s.get("frac_reward_zero_std"), (int, float))]
+    if zero_std:  # over the whole run: the share of generated groups that taught nothing
+        figures["frac_reward_zero_std"] = sum(zero_std) / len(zero_std)
+    tokens = [s["tokens/generated"] for s in steps if isinstance(s.get("tokens/generated"), (int, float))]
+    if tokens:
+        figures["generated_tokens"] = float(tokens[-1])
     reward_keys = sorted({k for s in tail for k in s if k.startswith("rewards/") and k.endswith("/mean")})
     for key in reward_keys:
         values = [s[key] for s in tail if isinstance(s.get(key), (int, float))]
@@ -410,6 +421,14 @@ def report(target: str, out_dir: str | None = None) -> Path:
     ):  # a format ablation whose runs all logged the format reward (trained on, or watched at weight 0)
         plot_curves(groups, FORMAT_CURVE, out / "format.png", f"{name}: training format reward per step")
         pictures.append("format.png")
+    if "frac_reward_zero_std" in metrics:  # a curriculum or filtering ablation: how many groups taught nothing
+        plot_curves(
+            groups,
+            ZERO_STD_CURVE,
+            out / "zero_std.png",
+            f"{name}: share of groups whose completions all scored the same",
+        )
+        pictures.append("zero_std.png")
     result = statistics_for(groups, metrics, baseline or next(iter(groups)))
     (out / "report.json").write_text(json.dumps(result, indent=1))
     text = (

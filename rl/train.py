@@ -96,13 +96,24 @@ def make_trainer_class():
     import torch
     from trl import GRPOTrainer
 
+    from rl.curriculum import CurriculumMixin
     from rl.dynamic_sampling import DynamicSamplingMixin
 
-    class RlvrGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
+    class RlvrGRPOTrainer(CurriculumMixin, DynamicSamplingMixin, GRPOTrainer):
         """GRPOTrainer whose logs also carry per-reward counters, and that stops on a non-finite loss before its
         backward (on every engine: under DeepSpeed `p.grad` is empty, so `NonFiniteGuard` cannot see gradients)."""
 
         _generation_seconds = 0.0
+        generated_tokens = 0  # completion tokens generated so far, every rank and round (`tokens/generated`)
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            # called once per generation round (dynamic sampling's refills too), before any round is dropped
+            if self.model.training:
+                local = torch.tensor(
+                    [sum(len(ids) for ids in completion_ids_list)], dtype=torch.int64, device=self.accelerator.device
+                )
+                self.generated_tokens += int(self.accelerator.reduce(local, reduction="sum").item())
+            return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
 
         def _generate_and_score_completions(self, inputs):
             start = time.perf_counter()
@@ -140,6 +151,7 @@ def make_trainer_class():
                 logs.update(self._reward_counters())
                 logs.update(gpu_memory_metrics())
                 logs["time/generation_s"] = round(self._generation_seconds, 4)  # rollouts + rewards since last log
+                logs["tokens/generated"] = self.generated_tokens
                 self._generation_seconds = 0.0
             super().log(logs, start_time)
 
@@ -250,6 +262,15 @@ def preflight(exp: Experiment) -> Preflight:
     if exp.warmup.enabled:
         check_warmup_engine(args)
     lines.append(precision.describe())
+    if exp.curriculum.enabled:
+        from rl.curriculum import accuracy_reward_index
+
+        cur = exp.curriculum
+        mix = ", ".join(f"{k} {v:g}" for k, v in cur.mix_weights().items())
+        lines.append(
+            f"curriculum: on, judged by {exp.rewards[accuracy_reward_index(exp)].name} (right above "
+            f"{cur.solved_above:g}); retire after {cur.window} all-same visit(s); mix {mix}"
+        )
     data = None
     if from_hub(exp.data):
         lines.append(f"data: {exp.data.source} comes from the hub: not loaded here (the run loads it)")
@@ -355,6 +376,10 @@ def run(
     non_finite = NonFiniteGuard()
     base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
     model = prepare(model, exp.model.lora, base, args.gradient_checkpointing)
+    if exp.curriculum.enabled:  # each row carries its index: the gathered rewards say which prompt they are for
+        from rl.curriculum import ID_COLUMN
+
+        train_rows = [row | {ID_COLUMN: i} for i, row in enumerate(train_rows)]
     trainer = make_trainer_class()(
         model=model,
         peft_config=peft_config(exp.model.lora, model),
@@ -376,6 +401,11 @@ def run(
         console.print(f"[yellow]warning: {precision.warning}[/]")
     if exp.dynamic_sampling.enabled:
         trainer.dynamic_rounds = exp.dynamic_sampling.max_rounds
+    if exp.curriculum.enabled:
+        start_curriculum(trainer, exp, len(train_rows), checkpoint, console)
+    trainer.generated_tokens = generated_tokens_at(checkpoint)
+    if exp.budget.max_generated_tokens is not None:
+        trainer.add_callback(token_budget_callback()(trainer, exp.budget.max_generated_tokens))
     if trainer.pop_callback(ProgressCallback):
         trainer.add_callback(QuietProgress)
     preemption.install()
@@ -402,6 +432,8 @@ def run(
             precision=precision.describe().removeprefix("precision: "),
             health=health.summary() if health is not None else {"enabled": False, "alerts": [], "checked": []},
         )
+        if trainer.curriculum is not None:
+            summary["curriculum"] = trainer.curriculum.sizes()
         if main:
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if wandb_run is not None:
@@ -417,6 +449,49 @@ def run(
     if health is not None and health.stopped_by is not None:
         raise HealthStopped(stop_message(health.stopped_by, run_dir))
     return summary
+
+
+def generated_tokens_at(checkpoint: Path | None) -> int:
+    """`tokens/generated` as last logged up to `checkpoint` (its trainer_state.json log history; every rank reads
+    it), so a resumed run's count and budget go on from there; 0 on a fresh start."""
+    state = read_json(checkpoint / "trainer_state.json") if checkpoint is not None else None
+    logged = [h["tokens/generated"] for h in (state or {}).get("log_history", []) if "tokens/generated" in h]
+    return int(logged[-1]) if logged else 0
+
+
+def token_budget_callback():
+    from transformers import TrainerCallback
+
+    class TokenBudget(TrainerCallback):
+        """Ends training after the step at which `budget.max_generated_tokens` is reached (same count on every
+        rank: it is summed over ranks)."""
+
+        def __init__(self, trainer, budget: int):
+            self.trainer, self.budget = trainer, budget
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.trainer.generated_tokens >= self.budget:
+                control.should_training_stop = True
+                control.should_save = True  # the last step is a checkpoint, as at max_steps
+
+    return TokenBudget
+
+
+def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path | None, console) -> None:
+    """Give the trainer its curriculum: empty on a fresh start, the checkpoint's state on a resume."""
+    from rl.curriculum import Curriculum, accuracy_reward_index, saved_state
+
+    curriculum = Curriculum(exp.curriculum, n_prompts, exp.seed)
+    state = saved_state(checkpoint)
+    if state is not None:
+        curriculum.load(state)
+        sizes = ", ".join(f"{k} {v}" for k, v in curriculum.sizes().items())
+        console.print(f"curriculum: resumed from {state} ({sizes})")
+    elif checkpoint is not None and is_main_process():
+        console.print(f"[yellow]warning: {checkpoint} holds no curriculum state: the curriculum starts empty[/]")
+    trainer.curriculum = curriculum
+    trainer.curriculum_reward = accuracy_reward_index(exp)
+    trainer.solved_above = exp.curriculum.solved_above
 
 
 def _step_of(checkpoint: Path | None) -> int:

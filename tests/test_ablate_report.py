@@ -245,3 +245,43 @@ def test_mean_reward_of_differently_paid_variants_is_flagged(tmp_path):
     assert by[("bonus", "mean_reward")]["significant"] and "different rewards" in by[("bonus", "mean_reward")]["note"]
     assert "note" not in by[("same", "mean_reward")]  # a weight-0 reward is watched, not paid
     assert "note" not in by[("bonus", "accuracy_after")]
+
+
+def test_only_runs_the_named_variants_and_names_an_unknown_one(tmp_path):
+    path = write_spec(tmp_path)
+    result = rlvr("ablate", str(path), "--only", "acc+fmt", "--emit", "commands")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2 and all("acc+fmt__s" in line for line in lines)
+    wrong = rlvr("ablate", str(path), "--only", "acc,nope", "--dry-run")
+    assert (
+        wrong.returncode == 2
+        and "--only: no variant nope" in wrong.stderr
+        and "variants: acc, acc+fmt" in wrong.stderr
+    )
+
+
+def test_report_reads_zero_std_share_over_the_whole_run_and_the_last_token_count(tmp_path):
+    root = tmp_path / "runs"
+    for name, shares in (("none__s0", [1.0, 0.5, 0.5, 0.0]), ("cur__s0", [0.5, 0.0, 0.0, 0.0])):
+        fake_run(root / name, 0.7, [0.5] * 4, steps=4)
+        path = root / name / "metrics.jsonl"
+        lines = [
+            json.loads(x) | {"frac_reward_zero_std": s, "tokens/generated": 100 * (i + 1)}
+            for i, (x, s) in enumerate(zip(path.read_text().splitlines(), shares, strict=True))
+        ]
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    groups = collect(discover(root)[1])
+    assert groups["none"][0]["figures"]["frac_reward_zero_std"] == pytest.approx(0.5)
+    assert groups["cur"][0]["figures"]["frac_reward_zero_std"] == pytest.approx(0.125)
+    assert groups["cur"][0]["figures"]["generated_tokens"] == 400
+    spec = write_spec(
+        tmp_path,
+        "name: z\nbase: {base}\nseeds: [0]\noutput_dir: {out}\nbaseline: none\n"
+        "variants: {{none: {{}}, cur: {{curriculum: {{enabled: true}}}}}}\n"
+        "metrics: [accuracy_after, frac_reward_zero_std, generated_tokens]\n",
+    )
+    out = report(str(spec), str(tmp_path / "report"))
+    text = (out / "report.md").read_text()
+    assert "zero-std groups (share, whole run)" in text and "![zero_std](zero_std.png)" in text
+    assert (out / "zero_std.png").stat().st_size > 10_000

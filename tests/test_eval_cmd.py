@@ -77,6 +77,8 @@ def test_score_samples_figures_and_records():
         "majority": True,
         "data_source": "a",
         "level": 1,
+        "question": None,  # these rows have none; loaded rows do, and `rlvr filter` writes it back
+        "columns": {},
     }
     assert [r["correct"] for r in records[8:12]] == [True, True, False, False]
     assert all(r["correct"] is None for r in records[12:])
@@ -328,3 +330,26 @@ def test_vllm_backend_on_the_tiny_model(tmp_path):
         greedy[backend] = [s["completion"] for s in read_jsonl(tmp_path / backend / "tiny-qwen2" / "samples.jsonl")]
     agree = sum(a == b for a, b in zip(greedy["vllm"], greedy["hf"], strict=True))
     assert agree >= 12, (agree, greedy)
+
+
+def test_split_train_takes_a_builtin_tasks_training_rows_for_pass_rates():
+    """`rlvr eval ... --split train` on a built-in task (or a run's data) reads its training rows: what `rlvr filter`
+    needs; the default stays the held-out split."""
+    import argparse
+
+    from rl.config import load_experiment
+    from rl.data import load_data
+    from rl.eval_cmd import load_rows
+
+    exp = load_experiment(None, ["data.params.digits=[2, 3]", "data.train_size=40", "data.eval_size=8"])
+    train, held_out = load_data(exp.data)
+    args = argparse.Namespace(data=None, split="train", limit=None)
+    rows, _ = load_rows(args, exp, "plain", None)
+    assert [r["question"] for r in rows] == [r["question"] for r in train]
+    args.split = None
+    rows, _ = load_rows(args, exp, "plain", None)
+    assert [r["question"] for r in rows] == [r["question"] for r in held_out]
+    args.data, args.split, args.limit = "builtin:arithmetic", "train", 5
+    rows, name = load_rows(args, None, "plain", None)
+    assert len(rows) == 5 and name == "arithmetic"
+    assert rows[0]["question"] == load_data(exp.data.__class__())[0][0]["question"]  # the task's training rows

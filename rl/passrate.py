@@ -1,0 +1,147 @@
+"""`rlvr filter`: keep the problems a model solves sometimes but not always (open-r1's pass-rate filter, DAPO's
+"drop 0/k and k/k" done once, offline).
+
+A group of completions that are all right or all wrong has zero advantage in GRPO: it costs generation and teaches
+nothing. Evaluate the starting model on the training split with several samples per problem, then keep the rows
+whose pass rate lies in a range; train on them with `data.source: FILE.jsonl` (the `pass_rate` column lets
+`data.filter` narrow the range again later).
+
+    rlvr eval runs/tiny__s0/start --split train --n 8 --temperature 1.0 --output runs/passrates
+    rlvr filter runs/passrates --min-pass-rate 0.1 --max-pass-rate 0.9 --output data/tiny-filtered.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from rl.errors import RlvrError
+
+RECORD_KEYS = ("index", "sample", "prompt", "completion", "extracted", "correct", "format", "length", "majority")
+
+
+def add_filter_parser(sub) -> None:
+    p = sub.add_parser(
+        "filter",
+        help="keep the problems of an `rlvr eval` output whose pass rate lies in a range (a training file)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("source", metavar="EVAL_DIR_OR_SAMPLES", help="an `rlvr eval` output folder or its samples.jsonl")
+    p.add_argument("--min-pass-rate", type=float, default=0.0, metavar="A", help="keep pass rate >= A (default 0)")
+    p.add_argument("--max-pass-rate", type=float, default=1.0, metavar="B", help="keep pass rate <= B (default 1)")
+    p.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="the kept rows")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def find_samples(source: Path) -> Path:
+    """The samples.jsonl of an eval output: the file itself, DIR/samples.jsonl, or the only DIR/<model>/ one."""
+    if source.is_file():
+        return source
+    if not source.is_dir():
+        raise RlvrError(f"filter: no such file or directory: {source}")
+    if (source / "samples.jsonl").is_file():
+        return source / "samples.jsonl"
+    found = sorted(source.glob("*/samples.jsonl"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise RlvrError(f"filter: no samples.jsonl in {source} or its model folders (write one with `rlvr eval`)")
+    raise RlvrError(f"filter: {source} holds {len(found)} evaluated models; pass one: {', '.join(map(str, found))}")
+
+
+def read_samples(path: Path) -> list[dict]:
+    records = []
+    with path.open() as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise RlvrError(f"filter: {path} line {number} is not JSON") from None
+            if not isinstance(record, dict) or "index" not in record or "correct" not in record:
+                raise RlvrError(f"filter: {path} line {number} is not an `rlvr eval` sample (no index or correct)")
+            records.append(record)
+    if not records:
+        raise RlvrError(f"filter: {path} has no samples")
+    return records
+
+
+def pass_rates(records: list[dict]) -> list[dict]:
+    """One training row per problem: its question, answer and other columns, `pass_rate` (share of its samples
+    graded correct) and `n_samples`, in the order of the evaluation."""
+    by_problem: dict[int, list[dict]] = defaultdict(list)
+    for record in records:
+        by_problem[record["index"]].append(record)
+    rows = []
+    for index in sorted(by_problem):
+        samples = by_problem[index]
+        first = samples[0]
+        question = first.get("question")
+        if question is None and isinstance(first.get("prompt"), str):
+            question = first["prompt"]  # samples written before the question was kept: the plain prompt
+        if question is None:
+            raise RlvrError(
+                f"filter: problem {index} has no question (its prompt is a chat): re-run `rlvr eval` to write one"
+            )
+        row = {"question": question, "answer": first.get("answer")}
+        row.update(first.get("columns") or {})
+        row.update({k: v for k, v in first.items() if k not in (*RECORD_KEYS, "question", "answer", "columns")})
+        row["pass_rate"] = sum(bool(s["correct"]) for s in samples) / len(samples)
+        row["n_samples"] = len(samples)
+        rows.append(row)
+    return rows
+
+
+def buckets(rows: list[dict]) -> list[tuple[str, float, float, int]]:
+    """(label, lowest, highest pass rate it holds, problems): one bucket per possible pass rate k/n when every
+    problem has the same n <= 16; else 0, the deciles (0, 0.1], ..., (0.9, 1) and 1."""
+    sizes = {r["n_samples"] for r in rows}
+    if len(sizes) == 1 and (n := next(iter(sizes))) <= 16:
+        counts = [0] * (n + 1)
+        for r in rows:
+            counts[round(r["pass_rate"] * n)] += 1
+        return [(f"{k}/{n}", k / n, k / n, counts[k]) for k in range(n + 1)]
+    counts = [0] * 12
+    for r in rows:
+        rate = r["pass_rate"]
+        counts[0 if rate <= 0 else 11 if rate >= 1 else 1 + min(9, math.ceil(rate * 10) - 1)] += 1
+    labels = ["0"] + [f"({i / 10:.1f}, {(i + 1) / 10:.1f}{')' if i == 9 else ']'}" for i in range(10)] + ["1"]
+    lows = [0.0] + [i / 10 + 1e-9 for i in range(10)] + [1.0]
+    highs = [0.0] + [(i + 1) / 10 for i in range(9)] + [1.0 - 1e-9, 1.0]
+    return list(zip(labels, lows, highs, counts, strict=True))
+
+
+def cmd_filter(args) -> int:
+    low, high = args.min_pass_rate, args.max_pass_rate
+    if not 0.0 <= low <= high <= 1.0:
+        raise RlvrError(f"filter: need 0 <= --min-pass-rate <= --max-pass-rate <= 1, got {low:g} and {high:g}")
+    if args.output.suffix != ".jsonl":
+        raise RlvrError(f"filter: --output must be a .jsonl file, got {args.output}")
+    if args.output.exists() and not args.overwrite:
+        raise RlvrError(f"filter: {args.output} exists; pass --overwrite to replace it")
+    samples = find_samples(Path(args.source))
+    rows = pass_rates(read_samples(samples))
+    kept = [r for r in rows if low <= r["pass_rate"] <= high]
+    n = sorted({r["n_samples"] for r in rows})
+    print(f"{samples}: {len(rows)} problems, {'/'.join(map(str, n))} samples each")
+    print(f"{'pass rate':>12}  {'problems':>8}  {'share':>6}  kept")
+    for label, lo, hi, count in buckets(rows):
+        keep = "yes" if low <= lo and hi <= high else "no" if hi < low or lo > high else "part"
+        print(f"{label:>12}  {count:>8}  {count / len(rows):>6.1%}  {keep}")
+    if not kept:
+        raise RlvrError(f"filter: no problem has a pass rate in [{low:g}, {high:g}]; nothing written")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(args.output.name + ".tmp")
+    with tmp.open("w") as f:
+        for row in kept:
+            f.write(json.dumps(row) + "\n")
+    tmp.replace(args.output)
+    mean = sum(r["pass_rate"] for r in kept) / len(kept)
+    print(
+        f"kept {len(kept)} of {len(rows)} problems ({len(kept) / len(rows):.1%}; pass rate in [{low:g}, {high:g}], "
+        f"mean {mean:.3f}) -> {args.output}"
+    )
+    return 0
