@@ -22,6 +22,11 @@ keeps its own slice (as TRL's RepeatSampler splits a generation batch). The stat
 each checkpoint before the Trainer writes trainer_state.json (so a complete checkpoint always has it); a resumed
 run reloads it and draws what the uninterrupted run would have drawn. Dynamic sampling composes: its refill rounds
 draw from the curriculum too, and their results are recorded like the first round's.
+
+Limits: picks are seeded by the optimizer step, so when TRL generates less often than every step (`num_iterations`
+> 1 or `steps_per_generation` > `gradient_accumulation_steps`) a run resumed from a checkpoint inside a generation
+block generates afresh there (TRL keeps no buffered rollouts in checkpoints) and then draws differently from the
+uninterrupted run (a warning says so); and two generations within one optimizer step draw from the same stream.
 """
 
 from __future__ import annotations
@@ -119,16 +124,19 @@ class Curriculum:
 
     def record(self, ids: list[int], solved: list[float]) -> dict[str, float]:
         """One visit per distinct prompt id among `ids` (one entry per completion; `solved` is 1.0 right, 0.0
-        wrong, NaN ungraded): its pass rate over its graded completions joins its last `window` results.
-        Returns figures for the log."""
+        wrong, NaN ungraded): its pass rate over its graded completions (0 when none was graded) joins its last
+        `window` results. Returns figures for the log."""
         by_prompt: dict[int, list[float]] = {}
         for i, s in zip(ids, solved, strict=True):
-            if not math.isnan(s):
-                by_prompt.setdefault(int(i), []).append(s)
+            by_prompt.setdefault(int(i), []).append(s)
         rates = []
         for i, values in by_prompt.items():
-            rate = sum(values) / len(values)
-            rates.append(rate)
+            graded = [v for v in values if not math.isnan(v)]
+            # a visit with no graded completion (an unreadable gold, a failing grader) counts as unsolved: the
+            # prompt leaves the fresh pool and, never solved, retires as hard instead of being drawn every step
+            rate = sum(graded) / len(graded) if graded else 0.0
+            if graded:
+                rates.append(rate)
             self.visits[i] = self.visits.get(i, 0) + 1
             self.recent[i] = (self.recent.get(i, []) + [rate])[-self.cfg.window :]
             self._place(i)

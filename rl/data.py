@@ -396,7 +396,8 @@ def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
         train, held_out = builtin_task(cfg.source)(cfg)
         train, held_out = _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)
     else:
-        train = _finish(load_split(cfg, cfg.train_split), cfg, cfg.train_size, True)
+        # filtered before train_size caps it: train_size counts the rows trained on
+        train = _finish(filter_by_pass_rate(load_split(cfg, cfg.train_split), cfg), cfg, cfg.train_size, True)
         held_out = None if cfg.eval_source else _finish(load_split(cfg, cfg.eval_split), cfg, cfg.eval_size, False)
     if cfg.eval_source:
         other = dataclasses.replace(cfg, source=cfg.eval_source, eval_source=None, filter=None)
@@ -404,7 +405,7 @@ def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
             held_out = _finish(builtin_task(other.source)(other)[1], other, None, False)
         else:
             held_out = _finish(load_split(other, other.eval_split), other, other.eval_size, False)
-    return filter_by_pass_rate(train, cfg), held_out
+    return (filter_by_pass_rate(train, cfg) if cfg.source.startswith("builtin:") else train), held_out
 
 
 def to_dataset(rows: list[dict]):

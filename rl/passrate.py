@@ -107,7 +107,7 @@ def buckets(rows: list[dict]) -> list[tuple[str, float, float, int]]:
     counts = [0] * 12
     for r in rows:
         rate = r["pass_rate"]
-        counts[0 if rate <= 0 else 11 if rate >= 1 else 1 + min(9, math.ceil(rate * 10) - 1)] += 1
+        counts[0 if rate <= 0 else 11 if rate >= 1 else min(10, max(1, math.ceil(rate * 10 - 1e-9)))] += 1
     labels = ["0"] + [f"({i / 10:.1f}, {(i + 1) / 10:.1f}{')' if i == 9 else ']'}" for i in range(10)] + ["1"]
     lows = [0.0] + [i / 10 + 1e-9 for i in range(10)] + [1.0]
     highs = [0.0] + [(i + 1) / 10 for i in range(9)] + [1.0 - 1e-9, 1.0]

@@ -123,6 +123,13 @@ def make_trainer_class():
             self._generation_seconds += time.perf_counter() - start
             return out
 
+        def _save_checkpoint(self, model, trial):
+            if self.args.should_save:  # before the Trainer's files, as the curriculum's: trainer_state.json is last
+                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+                folder.mkdir(parents=True, exist_ok=True)
+                write_json(folder / TOKENS_FILE, {"generated_tokens": self.generated_tokens})
+            return super()._save_checkpoint(model, trial)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             check_finite_loss(loss, self.state.global_step + 1, self.args.output_dir)
@@ -451,10 +458,19 @@ def run(
     return summary
 
 
+TOKENS_FILE = "generated_tokens.json"
+
+
 def generated_tokens_at(checkpoint: Path | None) -> int:
-    """`tokens/generated` as last logged up to `checkpoint` (its trainer_state.json log history; every rank reads
-    it), so a resumed run's count and budget go on from there; 0 on a fresh start."""
-    state = read_json(checkpoint / "trainer_state.json") if checkpoint is not None else None
+    """The completion tokens generated up to `checkpoint` (saved in it; for older checkpoints the last logged
+    `tokens/generated` of its log history), so a resumed run's count and budget go on from there; 0 on a fresh
+    start. Every rank reads it."""
+    if checkpoint is None:
+        return 0
+    saved = read_json(checkpoint / TOKENS_FILE)
+    if saved is not None:
+        return int(saved["generated_tokens"])
+    state = read_json(checkpoint / "trainer_state.json")
     logged = [h["tokens/generated"] for h in (state or {}).get("log_history", []) if "tokens/generated" in h]
     return int(logged[-1]) if logged else 0
 
@@ -472,7 +488,9 @@ def token_budget_callback():
         def on_step_end(self, args, state, control, **kwargs):
             if self.trainer.generated_tokens >= self.budget:
                 control.should_training_stop = True
-                control.should_save = True  # the last step is a checkpoint, as at max_steps
+                control.should_log = True  # the last count reaches metrics.jsonl and wandb
+                if args.save_strategy == "steps":  # the last step is a checkpoint, as at max_steps
+                    control.should_save = True
 
     return TokenBudget
 
@@ -483,13 +501,25 @@ def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path 
 
     curriculum = Curriculum(exp.curriculum, n_prompts, exp.seed)
     state = saved_state(checkpoint)
+    main = is_main_process()
     if state is not None:
         curriculum.load(state)
         sizes = ", ".join(f"{k} {v}" for k, v in curriculum.sizes().items())
-        console.print(f"curriculum: resumed from {state} ({sizes})")
-    elif checkpoint is not None and is_main_process():
+        if main:
+            console.print(f"curriculum: resumed from {state} ({sizes})")
+        args = trainer.args
+        period = args.steps_per_generation * trainer.num_iterations / args.gradient_accumulation_steps
+        step = _step_of(checkpoint)
+        if period > 1 and step % period and main:
+            console.print(
+                f"[yellow]warning: checkpoint-{step} lies inside a generation block (TRL generates every "
+                f"{period:g} steps and saves no rollouts): the resumed run generates afresh and draws other prompts "
+                "than an uninterrupted run would[/]"
+            )
+    elif checkpoint is not None and main:
         console.print(f"[yellow]warning: {checkpoint} holds no curriculum state: the curriculum starts empty[/]")
     trainer.curriculum = curriculum
+    trainer._check_ranks_agree()  # every rank read the same state (a rank that cannot see the file would not)
     trainer.curriculum_reward = accuracy_reward_index(exp)
     trainer.solved_above = exp.curriculum.solved_above
 

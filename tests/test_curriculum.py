@@ -65,10 +65,25 @@ def test_window_one_retires_on_the_first_all_same_visit():
     assert (cur.pool[0], cur.pool[1]) == ("easy", "hard")
 
 
-def test_ungraded_completions_do_not_count_and_a_wholly_ungraded_prompt_gets_no_visit():
-    cur = make()
-    cur.record([1, 1, 1, 2, 2], [1.0, math.nan, 0.0, math.nan, math.nan])
-    assert cur.recent == {1: [0.5]} and 2 not in cur.visits
+def test_ungraded_completions_do_not_count_and_a_wholly_ungraded_prompt_counts_as_unsolved():
+    cur = make(window=2)
+    figures = cur.record([1, 1, 1, 2, 2], [1.0, math.nan, 0.0, math.nan, math.nan])
+    assert cur.recent == {1: [0.5], 2: [0.0]} and figures == {"curriculum/sampled_pass_rate": 0.5}
+    cur.record([2, 2], [math.nan, math.nan])
+    assert cur.pool[2] == "hard"  # retired: it is not drawn as "fresh" again and again
+
+
+def test_prompts_that_are_never_graded_do_not_crowd_out_fresh_ones():
+    cur = make(n=200, window=1)
+    ungradable = set(range(0, 200, 10))
+    fresh = []
+    for step in range(30):
+        ids, _ = cur.pick(5, step)
+        solved = [math.nan if i in ungradable else float(j % 2) for i in ids for j in range(4)]
+        cur.record([i for i in ids for _ in range(4)], solved)
+        fresh.append(cur.sizes()["fresh"])
+    assert all(b < a for a, b in zip(fresh, fresh[1:], strict=False))  # new prompts every step
+    assert all(cur.pool[i] == "hard" for i in ungradable if i in cur.pool)
 
 
 @pytest.mark.parametrize("seed", range(10))
