@@ -130,6 +130,16 @@ def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] 
     raise RlvrError(f"report: no such spec file or directory: {target}")
 
 
+COUNT_METRICS = {"generated_tokens"}  # whole numbers with thousands separators in the tables
+
+
+def num(value: float, signed: bool = False, whole: bool = False) -> str:
+    """3 decimals, or (`whole`: a count such as generated tokens) a whole number with thousands separators."""
+    if whole:
+        return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
 def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
     reward_cols = sorted(
         {
@@ -153,7 +163,8 @@ def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
             values = [r["figures"][col] for r in runs if col in r["figures"] and r["figures"][col] is not None]
             if values:
                 mean, std = mean_std(values)
-                cells.append(f"{mean:.3f} ± {std:.3f}")
+                whole = col in COUNT_METRICS
+                cells.append(f"{num(mean, whole=whole)} ± {num(std, whole=whole)}")
             else:
                 cells.append("–")
         cells.append(alert_cell(runs))
@@ -250,10 +261,10 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
     return {"baseline": baseline, "variants": variants, "comparisons": comparisons}
 
 
-def _interval(ci: list[float] | None, signed: bool = False) -> str:
+def _interval(ci: list[float] | None, signed: bool = False, whole: bool = False) -> str:
     if ci is None:
         return "–"
-    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if signed else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+    return f"[{num(ci[0], signed, whole)}, {num(ci[1], signed, whole)}]"
 
 
 def intervals_table(result: dict[str, Any], metrics: list[str]) -> str:
@@ -274,7 +285,10 @@ def intervals_table(result: dict[str, Any], metrics: list[str]) -> str:
         cells = [variant, str(entry.get("n", "–"))]
         for m in metrics:
             e = entry.get(m) or {}
-            cells.append("–" if e.get("mean") is None else f"{e['mean']:.3f} {_interval(e.get('ci95'))}")
+            whole = m in COUNT_METRICS
+            cells.append(
+                "–" if e.get("mean") is None else f"{num(e['mean'], whole=whole)} {_interval(e['ci95'], whole=whole)}"
+            )
         for m in evals:
             e = entry.get(m) or {}
             se = [x for x in e.get("run_se") or [] if x == x]
@@ -293,11 +307,12 @@ def comparisons_table(result: dict[str, Any]) -> str:
         "| variant | metric | difference | 95% CI | p | significant | note |",
         "|---|---|---|---|---|---|---|",
     ]
-    fmt = lambda ci: _interval(ci, signed=True)  # noqa: E731
+    fmt = lambda ci, whole=False: _interval(ci, signed=True, whole=whole)  # noqa: E731
     for c in result["comparisons"]:
+        whole = c["metric"] in COUNT_METRICS
         note = ""
         if not c["significant"] and c["detectable"] is not None and c["detectable"] > abs(c["diff"]):
-            note = f"too few seeds: only differences above {c['detectable']:.3f} were detectable"
+            note = f"too few seeds: only differences above {num(c['detectable'], whole=whole)} were detectable"
         if c["p"] is None:
             note = "one seed on a side: no test"
         if c.get("note"):
@@ -305,9 +320,10 @@ def comparisons_table(result: dict[str, Any]) -> str:
         if c.get("bootstrap_ci95"):
             note = (note + "; " if note else "") + f"bootstrap over problems x seeds {fmt(c['bootstrap_ci95'])}"
         p = "–" if c["p"] is None else f"{c['p']:.3g}"
+        label, diff = LABELS.get(c["metric"], c["metric"]), num(c["diff"], signed=True, whole=whole)
         lines.append(
-            f"| {c['variant']} | {LABELS.get(c['metric'], c['metric'])} | {c['diff']:+.3f} | {fmt(c['ci95'])} | "
-            f"{p} | {'yes' if c['significant'] else 'no'} | {note} |"
+            f"| {c['variant']} | {label} | {diff} | {fmt(c['ci95'], whole)} | {p} | "
+            f"{'yes' if c['significant'] else 'no'} | {note} |"
         )
     return "\n".join(lines) + "\n"
 
