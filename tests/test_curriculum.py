@@ -263,6 +263,7 @@ def torch_equal(a, b):
     return torch.equal(a, b)
 
 
+@pytest.mark.slow  # `make test-slow` (CI runs it)
 def test_two_ranks_record_the_gathered_results_and_hold_one_state(tmp_path):
     """Groups split across the ranks (6 completions per rank, groups of 4): every rank records all 12, draws the
     same prompts, and the states are compared at every save."""
@@ -300,3 +301,25 @@ def test_a_token_budget_ends_the_run_at_the_step_that_reaches_it(tmp_path):
     steps = json.loads((out / "summary.json").read_text())["steps"]
     assert steps == len(tokens) < 50
     assert (out / "checkpoints" / f"checkpoint-{steps}" / "trainer_state.json").is_file()  # saved where it stopped
+
+
+@pytest.mark.slow  # `make test-slow` (CI runs it)
+def test_curriculum_composes_with_dynamic_sampling_and_the_dry_run_says_so(tmp_path):
+    from tests.conftest import rlvr
+
+    out = tmp_path / "run"
+    args = FAST + [
+        "grpo.max_steps=3",
+        "curriculum.solved_above=0.5",  # an untrained model: every group all wrong, so refill rounds run
+        "dynamic_sampling.enabled=true",
+        "dynamic_sampling.max_rounds=1",
+    ]
+    dry = rlvr("train", *sets(args), "--output-dir", str(out), "--dry-run")
+    assert dry.returncode == 0 and "# checked: curriculum: on, judged by math_accuracy" in dry.stdout
+    result = rlvr("train", *sets(args), "--output-dir", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(m["dynamic_sampling/extra_rounds"] == 1.0 for m in metrics)
+    state = json.loads((out / "summary.json").read_text())["curriculum"]
+    # 4 prompts per round, 2 rounds a step (the refill draws other prompts from the curriculum), 3 steps
+    assert state["hard"] == 3 * 2 * 4 and state["fresh"] == 64 - 24
