@@ -135,8 +135,8 @@ class DynamicSamplingConfig:
 
 @dataclass
 class CurriculumMix:
-    """The share of each step's prompts drawn from each pool (rl/curriculum.py); a short pool's share goes to the
-    others. Any non-negative numbers: they are normalised."""
+    """The share of each step's prompts drawn from each pool (rl/curriculum.py); a short pool's share goes to
+    `fresh` and `learning`. Any non-negative numbers: they are normalised."""
 
     fresh: float = 0.5
     """Never visited."""
