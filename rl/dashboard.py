@@ -92,8 +92,12 @@ def start_trackio(exp, run_dir: Path, config: dict[str, Any], resume: bool):
 
 def finish_trackio(run) -> None:
     """Flush and close the run (quietly: it announces an "upload", which is a local write)."""
+    from trackio import context_vars
+
     with contextlib.redirect_stdout(io.StringIO()):
         run.finish()
+    if context_vars.current_run.get() is run:  # else its exit hook finishes it again, out loud
+        context_vars.current_run.set(None)
 
 
 def adopt_trackio_callback(trainer, run) -> None:
