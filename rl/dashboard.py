@@ -52,8 +52,7 @@ def use_store(path: Path) -> None:
         if current != path:
             raise RlvrError(f"trackio is already loaded in this process with its store at {current}, not {path}")
         return
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["TRACKIO_DIR"] = str(path)
+    os.environ["TRACKIO_DIR"] = str(path)  # trackio creates it when it first writes
 
 
 def group_of(log) -> str | None:
