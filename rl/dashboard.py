@@ -250,12 +250,12 @@ def resolve(target: str | None) -> tuple[Path, str, str]:
         runs = [r.run_dir for r in spec.runs if is_run_dir(r.run_dir)]
         if not runs:
             raise RlvrError(f"{path}: none of its runs exist yet under {spec.output_dir} (rlvr ablate {path})")
-        return _collection_view(spec.output_dir, runs, f"ablation {spec.name}")
+        return _collection_view(spec.output_dir, runs, f"ablation {spec.name}", spec.name)
     if path.is_dir():
         runs = sorted(p.parent for p in path.glob("*/config.yaml"))
         if not runs:
             raise RlvrError(f"{path}: neither a run directory (no config.yaml) nor a directory of runs")
-        return _collection_view(path, runs, f"runs in {path}")
+        return _collection_view(path, runs, f"runs in {path}", path.resolve().name)
     shared = os.environ.get(STORE_ENV)
     if not shared:
         raise RlvrError(
@@ -285,11 +285,11 @@ def _run_view(run_dir: Path) -> tuple[Path, str, str]:
     return store, project, f"run {name}"
 
 
-def _collection_view(root: Path, runs: list[Path], what: str) -> tuple[Path, str, str]:
+def _collection_view(root: Path, runs: list[Path], what: str, project: str) -> tuple[Path, str, str]:
+    """Every run imported into one project (the ablation's name) in ROOT/dashboard/."""
     store = (root / VIEW).resolve()
     shutil.rmtree(store, ignore_errors=True)  # a view, rebuilt from the runs' files at each start
     use_store(store)
-    project = root.name
     total = sum(import_run(run, project)[2] for run in runs)
     print(f"imported {len(runs)} runs ({total} rows) of {what} into {store}")
     return store, project, what
@@ -316,7 +316,8 @@ def serve(target: str | None, host: str, port: int | None, screenshot: Path | No
         server, url, _, _ = trackio.show(
             project=project, open_browser=False, block_thread=False, host=host, server_port=port, footer=True
         )
-    print(f"dashboard: {url.rstrip('/')}/?project={project}  ({what}; store {store}; Ctrl-C stops it)", flush=True)
+    stops = "taking a screenshot" if screenshot is not None else "Ctrl-C stops it"
+    print(f"dashboard: {url.rstrip('/')}/?project={project}  ({what}; store {store}; {stops})", flush=True)
 
     if screenshot is not None:
         try:

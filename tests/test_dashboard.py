@@ -200,6 +200,6 @@ def test_dashboard_of_an_ablation_made_without_trackio(tmp_path):
         dom = load_page(dash.url())
     finally:
         dash.stop()
-    assert "imported 2 runs" in dash.output()
+    assert "imported 2 runs" in dash.output() and "?project=tiny-rewards " in dash.output()
     for variant in ("accuracy", "accuracy+format"):
         assert f"tiny-rewards__{variant}__s0" in dom, dom[-2000:]
