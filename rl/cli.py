@@ -77,6 +77,23 @@ def build_parser() -> Parser:
     launch.add_argument("--output-dir", help="run directory (default: runs/<name>)")
     launch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    dash = sub.add_parser(
+        "dashboard",
+        help="serve the local (trackio) dashboard of a run, an ablation or a project; runs until interrupted",
+    )
+    dash.add_argument(
+        "target",
+        nargs="?",
+        metavar="RUN_DIR | ABLATION_SPEC | PROJECT",
+        help="a run directory, an ablation spec (or a directory of runs), or a project in $RLVR_TRACKIO_DIR "
+        "(default: the newest run in runs/). Runs made without trackio are imported from their metrics.jsonl",
+    )
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    dash.add_argument(
+        "--screenshot", type=Path, metavar="PNG", help="save a headless-Chromium screenshot of the page and exit"
+    )
+
     report = sub.add_parser("report", help="table (mean ± std over seeds) and plots of an ablation's runs")
     report.add_argument("target", help="ablation spec YAML or a directory of <variant>__s<seed> runs")
     report.add_argument("--out", help="output directory (default: <runs>/report)")
@@ -204,6 +221,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from rl.dashboard import serve
+
+    if args.port is not None and not 0 < args.port < 65536:
+        raise RlvrError(f"--port must be between 1 and 65535, got {args.port}")
+    return serve(args.target, args.host, args.port, args.screenshot)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -215,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             "eval": cmd_eval,
             "filter": cmd_filter,
             "launch": cmd_launch,
+            "dashboard": cmd_dashboard,
         }
         return commands[args.command](args)
     except RlvrError as e:

@@ -198,6 +198,10 @@ class LoggingConfig:
     wandb_tags: list[str] = field(default_factory=list)
     wandb_mode: str = "auto"
     """auto (online if WANDB_API_KEY is set, else offline) | online | offline | disabled."""
+    backends: list[str] = field(default_factory=lambda: ["wandb"])
+    """Where metrics go besides metrics.jsonl (TRL's `report_to`): wandb and/or trackio, a local dashboard
+    (`rlvr dashboard RUN_DIR`; its store is RUN_DIR/trackio, or $RLVR_TRACKIO_DIR when set). The wandb_* project,
+    group, job_type and name apply to both."""
     log_completions: bool = True
     """Send a completions table (prompt, completion, per-reward scores, advantage) to wandb."""
     num_completions_to_print: int = 0
@@ -522,6 +526,7 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 
 TEMPLATES = ("plain", "r1_zero", "chat")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+BACKENDS = ("wandb", "trackio")
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
 RESERVED_GRPO_KEYS = {
     "output_dir": "--output-dir",
@@ -538,6 +543,9 @@ def validate(exp: Experiment) -> None:
         raise RlvrError(f"data.template must be one of {', '.join(TEMPLATES)}, got {exp.data.template!r}")
     if exp.logging.wandb_mode not in WANDB_MODES:
         raise RlvrError(f"logging.wandb_mode must be one of {', '.join(WANDB_MODES)}, got {exp.logging.wandb_mode!r}")
+    backends = exp.logging.backends
+    if not isinstance(backends, list) or any(b not in BACKENDS for b in backends):
+        raise RlvrError(f"logging.backends must be a list of {', '.join(BACKENDS)} (or []), got {backends!r}")
     if exp.dynamic_sampling.enabled and exp.dynamic_sampling.max_rounds < 1:
         raise RlvrError("dynamic_sampling.max_rounds must be at least 1 when dynamic sampling is enabled")
     if exp.dynamic_sampling.enabled and int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -591,7 +591,7 @@ def from_main(obj: Any) -> Any:
 def make_callback(exp, run_dir: Path, main: bool):
     """The trainer callback for `exp.health` (None when disabled). Insert it first among the trainer's callbacks,
     so its `health/*` keys reach wandb and metrics.jsonl in the same log call. Set `.wandb_run` (and `.online`
-    for `wandb.alert`) once the wandb run exists."""
+    for `wandb.alert`) once the wandb run exists, and `.trackio_run` (`trackio.alert`) once trackio's does."""
     from transformers import TrainerCallback
 
     from rl.resilience import reduce_over_ranks
@@ -612,6 +612,7 @@ def make_callback(exp, run_dir: Path, main: bool):
             self.say: Callable[[str], None] = _say
             self.wandb_run = None
             self.online = False
+            self.trackio_run = None  # local: its alerts always go out
 
         def tap_rewards(self, funcs: list) -> list:
             """Wrap the accuracy reward when it can be regraded (math_accuracy: golds in its column)."""
@@ -684,6 +685,15 @@ def make_callback(exp, run_dir: Path, main: bool):
                         title=f"{alert.kind} at step {alert.step}: {exp.name}"[:63],  # wandb: under 64 characters
                         text=alert.line(),
                         level=wandb.AlertLevel.WARN,
+                    )
+                if main and self.trackio_run is not None:
+                    import trackio
+
+                    self.trackio_run.alert(
+                        title=f"{alert.kind} at step {alert.step}: {exp.name}"[:63],
+                        text=alert.line(),
+                        level=trackio.AlertLevel.WARN,
+                        step=alert.step,
                     )
             if cfg.stop_on and self.stopped_by is None:
                 # every rank sees the same logs, but decide together anyway: which stop_on kinds fired anywhere

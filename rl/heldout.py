@@ -152,6 +152,7 @@ class HeldOutEval(TrainerCallback):
         self.run_dir, self.state, self.main, self.console = run_dir, state, main, console
         self.trainer = None
         self.wandb_run = None
+        self.trackio_run = None
 
     def run(self, label: str) -> dict:
         complete, shards = trainer_completer(self.trainer, self.tokenizer, self.cfg, self.seed)
@@ -175,6 +176,8 @@ class HeldOutEval(TrainerCallback):
             self.console.print(f"held-out accuracy before GRPO: {self.state['before']['accuracy']:.3f}")
             if self.wandb_run is not None:
                 self.wandb_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0})
+            if self.trackio_run is not None:
+                self.trackio_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0}, step=0)
 
 
 def numeric(prefix: str, metrics: dict) -> dict:

@@ -57,7 +57,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-FAILED_START = {"config.yaml", "state.json", "reward_errors"}
+FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "trackio.json"}
 """What a run writes before it has done any work worth keeping (no warm start, metrics or checkpoint yet)."""
 
 

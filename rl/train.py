@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.config import Experiment, dump_yaml
+from rl.dashboard import adopt_trackio_callback, finish_trackio, start_trackio
 from rl.errors import RlvrError
 from rl.health import HealthStopped, stop_message
 from rl.health import make_callback as make_health
@@ -64,20 +65,32 @@ NEUTRAL_HF_SAMPLING = {
 """Generation fields TRL's transformers rollout leaves unset, set to no-ops so a checkpoint's defaults stay out."""
 
 
-def grpo_args(exp: Experiment, run_dir: Path, report_to: str):
-    """trl.GRPOConfig from the `grpo:` section plus what rlvr owns (output dir, seed, reward weights)."""
+def report_to(exp: Experiment, main: bool) -> list[str]:
+    """TRL's `report_to`: `logging.backends` on the main process, less wandb when its mode is disabled."""
+    if not main:
+        return []
+    off = {"wandb"} if wandb_mode(exp.logging.wandb_mode) == "disabled" else set()
+    return [b for b in exp.logging.backends if b not in off]
+
+
+def grpo_args(exp: Experiment, run_dir: Path, report_to: str | list[str]):
+    """trl.GRPOConfig from the `grpo:` section plus what rlvr owns (output dir, seed, reward weights, backends)."""
     import torch
     from trl import GRPOConfig
 
     kwargs: dict[str, Any] = dict(exp.grpo)
+    backends = [report_to] if isinstance(report_to, str) else list(report_to)
+    backends = [b for b in backends if b != "none"] or ["none"]
     kwargs.update(
         output_dir=str(run_dir / "checkpoints"),
         seed=exp.seed,
-        report_to=report_to,
+        report_to=backends,
         reward_weights=[r.weight for r in exp.rewards],
         run_name=run_dir.name,
     )
-    kwargs.setdefault("log_completions", exp.logging.log_completions and report_to != "none")
+    if "trackio" in backends:  # local only: no Space sync on a hub push
+        kwargs.update(project=exp.logging.wandb_project, trackio_static_space_id=False)
+    kwargs.setdefault("log_completions", exp.logging.log_completions and backends != ["none"])
     kwargs.setdefault("num_completions_to_print", exp.logging.num_completions_to_print)
     if not torch.cuda.is_available():
         kwargs.setdefault("use_cpu", True)
@@ -331,8 +344,11 @@ def run(
     health = make_health(exp, run_dir, main)  # run health (None when health.enabled is false)
     if health is not None:
         reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
-    wandb_on = main and wandb_mode(exp.logging.wandb_mode) != "disabled"
-    args = grpo_args(exp, run_dir, "wandb" if wandb_on else "none")  # validates `grpo:` before slow work
+    if "trackio" in report_to(exp, main):  # before anything imports trackio (TRL's GRPOTrainer does)
+        from rl.dashboard import store_for, use_store
+
+        use_store(store_for(run_dir))
+    args = grpo_args(exp, run_dir, report_to(exp, main))  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
     train_rows, eval_rows = data if data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
@@ -372,13 +388,15 @@ def run(
     if main:
         write_json(state_file, state)
 
-    wandb_run = start_wandb(exp, run_dir, resolved)
+    wandb_run = start_wandb(exp, run_dir, resolved) if "wandb" in exp.logging.backends else None
+    trackio_run = start_trackio(exp, run_dir, resolved, resume)
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", _step_of(checkpoint))
     if health is not None:
         health.replay(metrics_file.path, _step_of(checkpoint))  # a resumed run's detectors go on where they were
         health.wandb_run, health.online = wandb_run, wandb_mode(exp.logging.wandb_mode) == "online"
+        health.trackio_run = trackio_run
     heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)
-    heldout.wandb_run = wandb_run
+    heldout.wandb_run, heldout.trackio_run = wandb_run, trackio_run
     preemption = PreemptionCallback(run_dir)
     non_finite = NonFiniteGuard()
     base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
@@ -399,6 +417,8 @@ def run(
     if health is not None:  # first: its health/* keys reach wandb and metrics.jsonl in the same log call
         trainer.callback_handler.callbacks.insert(0, health)
     heldout.trainer = trainer
+    if trackio_run is not None:
+        adopt_trackio_callback(trainer, trackio_run)
     non_finite.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
     if precision.upcast_trainable:
         upcast_trainable(trainer.model)  # after TRL's own casts (QLoRA adapters to bf16), before the optimizer exists
@@ -447,10 +467,15 @@ def run(
             if after is not None:
                 wandb_run.log(numeric("eval/", after) | {"train/global_step": trainer.state.global_step})
             wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        if trackio_run is not None and after is not None:
+            step = trainer.state.global_step
+            trackio_run.log(numeric("eval/", after) | {"train/global_step": step}, step=step)
     finally:
         preemption.uninstall()
         if wandb_run is not None:
             wandb_run.finish()
+        if trackio_run is not None:
+            finish_trackio(trackio_run)
     if main:
         print_summary(console, summary)
     if health is not None and health.stopped_by is not None:

@@ -17,6 +17,9 @@ def _isolated_env(tmp_path_factory):
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for key in ("RLVR_TRACKIO_DIR", "TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL", "TRACKIO_WEBHOOK_URL"):
+        os.environ.pop(key, None)  # trackio stores stay inside each test's run directory, nothing leaves it
+    os.environ["TRACKIO_DIR"] = str(tmp_path_factory.mktemp("trackio"))  # a test importing trackio itself
 
 
 def rlvr(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -358,6 +358,20 @@ def test_an_online_run_also_sends_wandb_alerts(tmp_path):
     assert sent[0]["text"] == printed[2].replace(str(tmp_path) + "/", "RUN/")
 
 
+def test_trackio_gets_every_alert_online_or_not(tmp_path):
+    import trackio
+
+    sent = []
+    callback, printed = callback_for(tmp_path)
+    callback.trackio_run = SimpleNamespace(alert=lambda **kwargs: sent.append(kwargs))  # a local dashboard
+    control = SimpleNamespace(should_save=False, should_training_stop=False)
+    for record in stream(grad_norm=lambda s, rng, v: 9.0 if s in (60, 100) else v)[:100]:
+        callback.on_log(None, SimpleNamespace(global_step=record["step"]), control, logs=dict(record))
+    assert len(printed) == 2 and len(sent) == 2 and not callback.online
+    assert sent[0]["title"] == "instability at step 60: tiny-arith" and sent[0]["step"] == 60
+    assert sent[0]["level"] == trackio.AlertLevel.WARN and sent[0]["text"].startswith("health: step 60 instability")
+
+
 def test_stop_on_saves_and_stops_at_the_alert(tmp_path):
     callback, printed = callback_for(tmp_path, "health.stop_on=[instability]")
     control = SimpleNamespace(should_save=False, should_training_stop=False)
