@@ -344,11 +344,19 @@ def run(
     health = make_health(exp, run_dir, main)  # run health (None when health.enabled is false)
     if health is not None:
         reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
-    if "trackio" in report_to(exp, main):  # before anything imports trackio (TRL's GRPOTrainer does)
+    backends = report_to(exp, main)
+    if "trackio" in backends:  # before anything imports trackio (TRL's GRPOTrainer does)
         from rl.dashboard import store_for, use_store
 
-        use_store(store_for(run_dir))
-    args = grpo_args(exp, run_dir, report_to(exp, main))  # validates `grpo:` before slow work
+        try:
+            use_store(store_for(run_dir))
+        except RlvrError as e:  # a second run in one Python process (a notebook, a test): trackio keeps its store
+            console.print(
+                f"[yellow]warning: {e}; this run does not log to trackio (`rlvr dashboard {run_dir}` imports it "
+                "from metrics.jsonl)[/]"
+            )
+            backends = [b for b in backends if b != "trackio"]
+    args = grpo_args(exp, run_dir, backends)  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
     train_rows, eval_rows = data if data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
@@ -389,7 +397,7 @@ def run(
         write_json(state_file, state)
 
     wandb_run = start_wandb(exp, run_dir, resolved) if "wandb" in exp.logging.backends else None
-    trackio_run = start_trackio(exp, run_dir, resolved, resume)
+    trackio_run = start_trackio(exp, run_dir, resolved, resume) if "trackio" in backends else None
     metrics_file = MetricsFile(run_dir / "metrics.jsonl", _step_of(checkpoint))
     if health is not None:
         health.replay(metrics_file.path, _step_of(checkpoint))  # a resumed run's detectors go on where they were
