@@ -168,6 +168,7 @@ def test_the_run_logs_the_same_names_to_trackio(tiny_run):
 
 
 @needs_browser
+@pytest.mark.slow  # headless Chromium: `make test-slow` (CI runs it), keeps `make test` near 15 minutes
 def test_dashboard_of_a_run_in_a_real_browser(tiny_run, tmp_path):
     dash = Dashboard(str(tiny_run), "--port", str(free_port()))
     try:
@@ -185,6 +186,7 @@ def test_dashboard_of_a_run_in_a_real_browser(tiny_run, tmp_path):
 
 
 @needs_browser
+@pytest.mark.slow  # headless Chromium: `make test-slow` (CI runs it), keeps `make test` near 15 minutes
 def test_dashboard_of_an_ablation_made_without_trackio(tmp_path):
     spec = tmp_path / "spec.yaml"
     root = tmp_path / "runs"
