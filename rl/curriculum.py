@@ -323,9 +323,9 @@ class CurriculumMixin:
         if self.curriculum is not None and self.args.should_save:
             # written before the Trainer's own files: trainer_state.json, written last, marks the checkpoint
             # complete, so a complete checkpoint always holds the curriculum it was taken with
-            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-            folder.mkdir(parents=True, exist_ok=True)
-            self.curriculum.save(folder / STATE_FILE)
+            from rl.tracking import saving_checkpoint_folder
+
+            self.curriculum.save(saving_checkpoint_folder(self, trial) / STATE_FILE)
         return super()._save_checkpoint(model, trial)
 
 

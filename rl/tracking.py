@@ -70,6 +70,14 @@ def remove_failed_start(run_dir: Path) -> bool:
     return False
 
 
+def saving_checkpoint_folder(trainer, trial) -> Path:
+    """The folder the Trainer's `_save_checkpoint` is about to write (created): files written there first precede
+    trainer_state.json, which the Trainer writes last."""
+    folder = Path(trainer._get_output_dir(trial=trial)) / f"checkpoint-{trainer.state.global_step}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def is_complete_checkpoint(path: Path) -> bool:
     """The Trainer writes trainer_state.json last: a checkpoint folder without it was cut off mid-save."""
     return (path / "trainer_state.json").is_file()

@@ -36,6 +36,7 @@ from rl.tracking import (
     QuietProgress,
     is_main_process,
     last_checkpoint,
+    saving_checkpoint_folder,
     start_wandb,
     wandb_mode,
     write_json,
@@ -138,9 +139,9 @@ def make_trainer_class():
 
         def _save_checkpoint(self, model, trial):
             if self.args.should_save:  # before the Trainer's files, as the curriculum's: trainer_state.json is last
-                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-                folder.mkdir(parents=True, exist_ok=True)
-                write_json(folder / TOKENS_FILE, {"generated_tokens": self.generated_tokens})
+                write_json(
+                    saving_checkpoint_folder(self, trial) / TOKENS_FILE, {"generated_tokens": self.generated_tokens}
+                )
             return super()._save_checkpoint(model, trial)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
