@@ -36,7 +36,7 @@ import yaml
 from rl.config import Experiment, apply_override, dump_yaml, from_dict, read_yaml, validate
 from rl.errors import RlvrError
 from rl.health import EXIT_HEALTH
-from rl.tracking import last_checkpoint
+from rl.rundir import RunDir
 
 SPEC_KEYS = ("name", "base", "seeds", "output_dir", "overrides", "variants", "metrics", "description", "baseline")
 DEFAULT_METRICS = ["accuracy_after", "accuracy_delta", "format_rate_after", "mean_completion_length", "mean_reward"]
@@ -55,7 +55,7 @@ class Run:
 
     @property
     def done(self) -> bool:
-        return (self.run_dir / "summary.json").is_file()
+        return RunDir(self.run_dir).finished()
 
 
 @dataclass
@@ -146,7 +146,7 @@ def make_run(spec: Spec, variant: str, seed: int, raw: dict[str, Any]) -> Run:
 def train_command(run: Run, config_file: Path) -> list[str]:
     cmd = [sys.executable, "-m", "rl", "train", str(config_file), "--output-dir", str(run.run_dir)]
     if run.run_dir.is_dir() and any(run.run_dir.iterdir()):
-        cmd.append("--resume" if last_checkpoint(run.run_dir) else "--overwrite")
+        cmd.append("--resume" if RunDir(run.run_dir).last_checkpoint() else "--overwrite")
     return cmd
 
 

@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 from rl.errors import RlvrError
-from rl.eval_cmd import add_eval_parser, cmd_eval
-from rl.passrate import add_filter_parser, cmd_filter
 
 
 class Parser(argparse.ArgumentParser):
@@ -100,24 +98,139 @@ def build_parser() -> Parser:
     return parser
 
 
+def add_eval_parser(sub) -> None:
+    from rl.eval_cmd import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS
+    from rl.eval_cmd import __doc__ as eval_doc
+
+    p = sub.add_parser(
+        "eval",
+        help="held-out pass@k / maj@n of a model, a run, or every checkpoint of a run",
+        description=eval_doc.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "model",
+        metavar="MODEL_OR_RUN",
+        help="hub name, local model directory, builtin:tiny-*, or run directory (its final model)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="NAME_OR_PATH",
+        help="gsm8k, math500, builtin:<task>, a .jsonl/.parquet file (default: the run's held-out split)",
+    )
+    p.add_argument(
+        "--split",
+        help="split of a named dataset, or `train` for a built-in task's or the run's training rows (to filter "
+        "them by pass rate with `rlvr filter`); default: the run's eval split, else test",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N problems only")
+    p.add_argument("--n", type=int, default=1, metavar="SAMPLES", help="completions per problem (default 1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); R1 reports use 0.6")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1.0)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=int,
+        metavar="M",
+        help=f"default: the run's eval.max_new_tokens, else {DEFAULT_MAX_NEW_TOKENS}",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="B",
+        help="sequences per generate call with transformers "
+        f"(default: the run's eval.batch_size, else {DEFAULT_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="vllm needs vLLM and a CUDA GPU; auto picks it when both are there, else hf (transformers)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="output directory (default: RUN/eval/<data>__<time>, else runs/eval/<model>__<data>__<time>)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    p.add_argument(
+        "--all-checkpoints",
+        action="store_true",
+        help="evaluate RUN/start (step 0), then every RUN/checkpoints/checkpoint-N: a curve",
+    )
+    p.add_argument("--gguf-file", metavar="F", help="load this GGUF file from the model directory (transformers)")
+    p.add_argument(
+        "--template",
+        choices=("plain", "r1_zero", "chat"),
+        help="prompt template (default: the run's; else chat when the tokenizer has one, else plain)",
+    )
+    p.add_argument("--system-prompt", help="with the chat template (default: the run's; else a \\boxed{} request)")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16", "auto"),
+        help="default: the run's model.dtype; else float32 on CPU, bfloat16 on GPU",
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampling seed, reset for every model (default 0)")
+    p.add_argument("--timeout", type=float, help="grading timeout per item in seconds (default: the run's, else 1)")
+    p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="for base models that never box: with no tag, box or ####, read the final sentence's last expression",
+    )
+    p.add_argument(
+        "--wandb-mode",
+        choices=("auto", "online", "offline", "disabled"),
+        default="auto",
+        help="auto: online if WANDB_API_KEY is set, else offline (default)",
+    )
+    p.add_argument("--wandb-project", help="default: the run's logging.wandb_project, else rlvr")
+
+
+def add_filter_parser(sub) -> None:
+    from rl.passrate import __doc__ as filter_doc
+
+    p = sub.add_parser(
+        "filter",
+        help="keep the problems of an `rlvr eval` output whose pass rate lies in a range (a training file)",
+        description=filter_doc.split("\n\n")[0],
+    )
+    p.add_argument("source", metavar="EVAL_DIR_OR_SAMPLES", help="an `rlvr eval` output folder or its samples.jsonl")
+    p.add_argument("--min-pass-rate", type=float, default=0.0, metavar="A", help="keep pass rate >= A (default 0)")
+    p.add_argument("--max-pass-rate", type=float, default=1.0, metavar="B", help="keep pass rate <= B (default 1)")
+    p.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="the kept rows")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def cmd_filter(args) -> int:
+    from rl.passrate import cmd_filter
+
+    return cmd_filter(args)
+
+
+def cmd_eval(args) -> int:
+    from rl.eval_cmd import cmd_eval
+
+    return cmd_eval(args)
+
+
 def cmd_train(args) -> int:
     from rl.config import dump_yaml, load_experiment
-    from rl.tracking import new_run_dir, prepare_run_dir, remove_failed_start, world_size
+    from rl.rundir import RunDir, world_size
 
     if args.resume is not None and args.overwrite:
         raise RlvrError("--resume and --overwrite contradict each other; pick one")
-    run_dir = args.output_dir
+    path = args.output_dir
     if isinstance(args.resume, str):
-        if run_dir is not None and Path(args.resume) != run_dir:
+        if path is not None and Path(args.resume) != path:
             raise RlvrError("--resume RUN_DIR and --output-dir name different directories")
-        run_dir = Path(args.resume)
-    if args.resume is not None and run_dir is None:
+        path = Path(args.resume)
+    if args.resume is not None and path is None:
         raise RlvrError("--resume needs the run directory: --resume RUN_DIR (or --output-dir RUN_DIR --resume)")
     config = args.config
-    if config is None and args.resume is not None and (run_dir / "config.yaml").is_file():
-        config = run_dir / "config.yaml"
+    if config is None and args.resume is not None and RunDir(path).config.is_file():
+        config = RunDir(path).config
     exp = load_experiment(config, args.overrides)
-    if not args.dry_run and world_size() > 1 and run_dir is None:
+    if not args.dry_run and world_size() > 1 and path is None:
         raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
     from rl.train import preflight
 
@@ -127,25 +240,25 @@ def cmd_train(args) -> int:
         print("\n".join("# " + line for line in _dry_run_memory(exp, config, args.overrides).splitlines()))
         print("\n".join("# checked: " + line for line in checked.lines))
         return 0
-    run_dir = run_dir or new_run_dir(exp.name, exp.seed, variant=exp.variant)
-    fresh = args.resume is None and not (run_dir.is_dir() and any(run_dir.iterdir()))
+    run = RunDir(path) if path is not None else RunDir.new(exp.name, exp.seed, variant=exp.variant)
+    fresh = args.resume is None and not (run.path.is_dir() and any(run.path.iterdir()))
     if world_size() > 1:  # rank 0 prepares the directory; the others wait for it
         from accelerate import PartialState
 
         state = PartialState()
         if state.is_main_process:
-            prepare_run_dir(run_dir, resume=args.resume is not None, overwrite=args.overwrite)
+            run.prepare(resume=args.resume is not None, overwrite=args.overwrite)
         state.wait_for_everyone()
     else:
-        prepare_run_dir(run_dir, resume=args.resume is not None, overwrite=args.overwrite)
+        run.prepare(resume=args.resume is not None, overwrite=args.overwrite)
 
-    from rl.train import run
+    from rl.train import run as train
 
     try:
-        run(exp, run_dir, resume=args.resume is not None, data=checked.data)
+        train(exp, run.path, resume=args.resume is not None, checked=checked)
     except RlvrError:
         if fresh and world_size() == 1:
-            remove_failed_start(run_dir)
+            run.remove_failed_start()
         raise
     return 0
 
@@ -156,7 +269,7 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     import os
 
     from rl.memory import dry_run_budget
-    from rl.tracking import world_size
+    from rl.rundir import world_size
 
     if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith("builtin:") and config:
         from rl.launch import make_plan

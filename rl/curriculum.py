@@ -323,7 +323,7 @@ class CurriculumMixin:
         if self.curriculum is not None and self.args.should_save:
             # written before the Trainer's own files: trainer_state.json, written last, marks the checkpoint
             # complete, so a complete checkpoint always holds the curriculum it was taken with
-            from rl.tracking import saving_checkpoint_folder
+            from rl.rundir import saving_checkpoint_folder
 
             self.curriculum.save(saving_checkpoint_folder(self, trial) / STATE_FILE)
         return super()._save_checkpoint(model, trial)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.errors import RlvrError
+from rl.rundir import RunDir
 
 STORE_ENV = "RLVR_TRACKIO_DIR"
 POINTER = "trackio.json"
@@ -66,7 +67,7 @@ def run_name(exp, run_dir: Path) -> str:
 
 def start_trackio(exp, run_dir: Path, config: dict[str, Any], resume: bool):
     """Start (or, on resume, continue) the run's trackio run; None unless `trackio` is among the backends."""
-    from rl.tracking import is_main_process, write_json
+    from rl.rundir import is_main_process, write_json
 
     if "trackio" not in exp.logging.backends or not is_main_process():
         return None
@@ -150,15 +151,16 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
     """A finished or running run's metrics from its files, named as the live backends name them."""
     from transformers.integrations.integration_utils import rewrite_logs
 
-    from rl.tracking import SKIP_KEYS
+    from rl.callbacks import SKIP_KEYS
 
     rows, steps, stamps = [], [], []
-    state = _read(run_dir / "state.json") or {}
+    run = RunDir(run_dir)
+    state = _read(run.state) or {}
     if state.get("before"):
-        rows.append(_numbers("eval/", state["before"]) | {"train/global_step": 0})
+        rows.append(_numbers("eval/", _pass1(state["before"])) | {"train/global_step": 0})
         steps.append(0)
-        stamps.append(_iso((run_dir / "state.json").stat().st_mtime))
-    path = run_dir / "metrics.jsonl"
+        stamps.append(_iso(run.state.stat().st_mtime))
+    path = run.metrics
     lines = path.read_text().splitlines() if path.is_file() else []
     for line in lines:
         if not line.strip():
@@ -171,14 +173,19 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
         rows.append(metrics | {"train/global_step": step})
         steps.append(step)
         stamps.append(_iso(stamp))
-    summary = _read(run_dir / "summary.json") or {}
+    summary = _read(run.summary) or {}
     after = {k.removesuffix("_after"): v for k, v in summary.items() if k.endswith("_after")}
     if _numbers("", after):
         step = summary.get("steps") or (steps[-1] if steps else 0)
-        rows.append(_numbers("eval/", after) | {"train/global_step": step})
+        rows.append(_numbers("eval/", _pass1(after)) | {"train/global_step": step})
         steps.append(step)
-        stamps.append(_iso((run_dir / "summary.json").stat().st_mtime))
+        stamps.append(_iso(run.summary.stat().st_mtime))
     return rows, steps, stamps
+
+
+def _pass1(figures: dict) -> dict:
+    """Held-out figures under the name the live run logs (summary.json and old state.json say `accuracy`)."""
+    return {("pass@1" if k == "accuracy" else k): v for k, v in figures.items()}
 
 
 def _read(path: Path) -> dict | None:
@@ -191,7 +198,7 @@ def _read(path: Path) -> dict | None:
 def _run_config(run_dir: Path) -> dict:
     import yaml
 
-    path = run_dir / "config.yaml"
+    path = RunDir(run_dir).config
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
@@ -210,7 +217,7 @@ def import_run(run_dir: Path, project: str | None = None) -> tuple[str, str, int
         return project, name, 0
     safe = {k: v for k, v in config.items() if not str(k).startswith("_")} | {"_Group": group}
     SQLiteStorage.bulk_log(project=project, run=name, metrics_list=rows, steps=steps, timestamps=stamps, config=safe)
-    alerts = ((_read(run_dir / "summary.json") or {}).get("health") or {}).get("alerts") or []
+    alerts = ((_read(RunDir(run_dir).summary) or {}).get("health") or {}).get("alerts") or []
     if alerts:
         SQLiteStorage.bulk_alert(
             project=project,
@@ -227,14 +234,14 @@ def import_run(run_dir: Path, project: str | None = None) -> tuple[str, str, int
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file()
+    return RunDir(path).is_run()
 
 
 def newest_run(root: Path = Path("runs")) -> Path:
-    found = [p.parent for p in root.glob("*/config.yaml")] if root.is_dir() else []
-    if not found:
+    found = RunDir.newest(root)
+    if found is None:
         raise RlvrError(f"no run in {root}/: name one (rlvr dashboard RUN_DIR | ABLATION_SPEC | PROJECT)")
-    return max(found, key=lambda p: (p / "config.yaml").stat().st_mtime)
+    return found
 
 
 def resolve(target: str | None) -> tuple[Path, str, str]:
@@ -298,7 +305,7 @@ def _collection_view(root: Path, runs: list[Path], what: str, project: str) -> t
 # --------------------------------------------------------------------------------------------------- serving
 
 
-PLOT_ORDER = "train/reward,train/entropy,train/frac_reward_zero_std,train/completions/mean_length,eval/accuracy"
+PLOT_ORDER = "train/reward,train/entropy,train/frac_reward_zero_std,train/completions/mean_length,eval/pass@1"
 """The panels a reader looks at first (TRACKIO_PLOT_ORDER overrides it)."""
 
 

@@ -12,6 +12,7 @@ per prompt; needs vLLM and a CUDA GPU). Greedy (temperature 0) by default.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import importlib.util
 import json
@@ -167,21 +168,6 @@ def end_token_ids(model, tokenizer) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return ids
-
-
-def generate(
-    model,
-    tokenizer,
-    prompts: list[Any],
-    max_new_tokens: int,
-    batch_size: int = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    progress=None,
-) -> list[str]:
-    """Complete each prompt once; temperature 0 means greedy decoding."""
-    texts, _ = sample(model, tokenizer, prompts, 1, max_new_tokens, batch_size, temperature, top_p, progress)
-    return [t[0] for t in texts]
 
 
 def vllm_installed() -> bool:
@@ -362,18 +348,19 @@ def majority_indices(answers: Sequence[Sequence[str | None]], timeout: float = 1
     return [majority_vote(problem_keys, same) for problem_keys in keys]
 
 
-def score_samples(
+def grade_problems(
     rows: list[dict],
     texts: list[list[str]],
     lengths: list[list[int]],
     timeout: float = 1.0,
     tokenizer=None,
     lenient: bool = False,
-) -> tuple[dict, list[dict]]:
-    """Grade n completions per row; return (`rl.metrics.aggregate` result, one record per completion).
+) -> list[tuple[dict[str, float], dict[str, Any], list[dict]]]:
+    """Grade n completions per row: one (figures, labels, records) per problem.
 
-    Figures: pass@k for k in 1, 2, 4, ... n (unbiased estimator), maj@n, format rate (think_format), mean length
-    in tokens, and the share of problems whose gold is unverifiable; overall and by data_source / level / subject.
+    Figures (`rl.metrics.problem_metrics`): pass@k for k in 1, 2, 4, ... n (unbiased estimator), mean@n, maj@n,
+    format rate (think_format), mean length in tokens, unverifiable. Labels: the row's data_source / level /
+    subject. Records: one per completion, with the row's other columns (`rlvr filter` writes rows back).
     """
     n = len(texts[0]) if texts else 1
     flat = [(row, j, text) for row, group in zip(rows, texts, strict=True) for j, text in enumerate(group)]
@@ -388,71 +375,53 @@ def score_samples(
     )
     majority = majority_indices([extracted[i * n : (i + 1) * n] for i in range(len(rows))], timeout)
     ks = k_values(n)
-    per_problem, labels, records = [], [], []
+    problems = []
     for i, row in enumerate(rows):
         span = slice(i * n, (i + 1) * n)
         chosen = majority[i]
-        per_problem.append(
-            problem_metrics(
-                correct[span], None if chosen is None else correct[span][chosen], formats[span], lengths[i], ks
-            )
+        figures = problem_metrics(
+            correct[span], None if chosen is None else correct[span][chosen], formats[span], lengths[i], ks
         )
-        labels.append({k: row[k] for k in LABEL_KEYS if row.get(k) is not None})
-        # the row's other columns (solution, countdown's numbers and target, ...): `rlvr filter` writes rows back
+        labels = {k: row[k] for k in LABEL_KEYS if row.get(k) is not None}
         columns = {k: v for k, v in row.items() if k not in ("prompt", "question", "answer", *LABEL_KEYS)}
-        for j in range(n):
-            records.append(
-                {
-                    "index": i,
-                    "sample": j,
-                    "question": row.get("question"),
-                    "prompt": row["prompt"],
-                    "answer": row["answer"],
-                    "completion": texts[i][j],
-                    "extracted": extracted[i * n + j],
-                    "correct": correct[i * n + j],
-                    "format": formats[i * n + j],
-                    "length": lengths[i][j],
-                    "majority": j == chosen,
-                    **labels[-1],
-                    "columns": columns,
-                }
-            )
-    return aggregate(per_problem, labels), records
-
-
-def score(completions: list[str], rows: list[dict], timeout: float = 1.0, tokenizer=None) -> tuple[dict, list[dict]]:
-    """Grade one completion per row against its gold answer; return (metrics, per-sample records)."""
-    extracted, correct, fmt = grade_samples(
-        completions, [r["prompt"] for r in rows], [r["answer"] for r in rows], timeout, tokenizer, rows
-    )
-    samples = []
-    for row, completion, answer, ok, f in zip(rows, completions, extracted, correct, fmt, strict=True):
-        samples.append(
+        records = [
             {
+                "index": i,
+                "sample": j,
+                "question": row.get("question"),
                 "prompt": row["prompt"],
                 "answer": row["answer"],
-                "completion": completion,
-                "extracted": answer,
-                "correct": ok,
-                "format": f,
+                "completion": texts[i][j],
+                "extracted": extracted[i * n + j],
+                "correct": correct[i * n + j],
+                "format": formats[i * n + j],
+                "length": lengths[i][j],
+                "majority": j == chosen,
+                **labels,
+                "columns": columns,
             }
-        )
-    return summarize(samples), samples
+            for j in range(n)
+        ]
+        problems.append((figures, labels, records))
+    return problems
 
 
-def summarize(samples: list[dict]) -> dict:
-    """accuracy, format rate, unverifiable share, mean completion length (characters) and n of graded samples."""
-    n = len(samples)
-    if not n:
-        return {"accuracy": 0.0, "format_rate": 0.0, "unverifiable": 0.0, "mean_length": 0.0, "n": 0}
-    return {
-        "accuracy": sum(bool(s["correct"]) for s in samples) / n,
-        "format_rate": sum(s["format"] or 0.0 for s in samples) / n,
-        "unverifiable": sum(s["correct"] is None for s in samples) / n,
-        "mean_length": sum(len(s["completion"]) for s in samples) / n,
-        "n": n,
-    }
+def score_samples(
+    rows: list[dict],
+    texts: list[list[str]],
+    lengths: list[list[int]],
+    timeout: float = 1.0,
+    tokenizer=None,
+    lenient: bool = False,
+) -> tuple[dict, list[dict]]:
+    """Grade n completions per row; return (`rl.metrics.aggregate` result, one record per completion)."""
+    problems = grade_problems(rows, texts, lengths, timeout, tokenizer, lenient)
+    return _combine(problems)
+
+
+def _combine(problems) -> tuple[dict, list[dict]]:
+    result = aggregate([figures for figures, _, _ in problems], [labels for _, labels, _ in problems])
+    return result, [record for _, _, records in problems for record in records]
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
@@ -515,48 +484,82 @@ def gather_from_ranks(item) -> list:
     return out
 
 
+Complete = Callable[[list[Any], list[int], Callable[[int], None]], tuple[list[list[str]], list[list[int]]]]
+"""`complete(prompts, indices, progress)`: (texts, token lengths), n per prompt, for this rank's prompts; `indices`
+are their global row indices (each problem's samples are seeded by it); `progress(done)` counts prompts."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How completions are drawn, the same for transformers and vLLM: n per prompt, temperature 0 = greedy."""
+
+    n: int = 1
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.temperature <= 0 and self.n > 1:
+            raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
+
+    @classmethod
+    def greedy(cls, max_new_tokens: int, seed: int = 0) -> Sampling:
+        return cls(1, max_new_tokens, 0.0, 1.0, seed)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `sample`, `vllm_generate` and `sample_vllm`."""
+        return dataclasses.asdict(self)
+
+
 def evaluate(
-    complete: Callable[..., list[str]],
-    tokenizer,
+    complete: Complete,
     rows: list[dict],
+    tokenizer,
     timeout: float = 1.0,
-    out_file: Path | None = None,
-    description: str = "eval",
+    lenient: bool = False,
     shards: Shards | None = None,
-) -> dict:
-    """Held-out accuracy: `complete(prompts, indices, progress)` gives one completion per prompt for this rank's
-    shard; each rank grades its own, the records are gathered (identical on every rank) and `out_file` (JSONL) gets
-    all of them. Returns `summarize` of all rows."""
+    description: str | None = "eval",
+    out_file: Path | None = None,
+) -> tuple[dict, list[dict]]:
+    """The one evaluation (`rlvr train` before and after GRPO, the warm-up's probe, `rlvr eval`): this rank's shard
+    of `rows` is completed by `complete` and graded with the reward's own grader; every rank's problems are
+    gathered (identical on every rank). Returns (`rl.metrics.aggregate` result, one record per completion, in row
+    order); `out_file` (JSONL) gets the records. `description`: the progress bar's (None: no bar)."""
+    from rich.console import Console
     from rich.progress import Progress
 
     shards = shards or Shards()
     mine = shards.indices(len(rows))
     local = [rows[i] for i in mine]
-    with Progress(transient=True, disable=shards.rank != 0) as bar:
-        task = bar.add_task(description, total=len(local))
-        completions = complete([r["prompt"] for r in local], mine, lambda done: bar.update(task, completed=done))
-    _, samples = score(completions, local, timeout=timeout, tokenizer=tokenizer)
-    samples = shards.gather([{"index": i} | s for i, s in zip(mine, samples, strict=True)], len(rows))
+    with Progress(
+        transient=True, console=Console(stderr=True), disable=shards.rank != 0 or description is None
+    ) as bar:
+        task = bar.add_task(description or "", total=len(local))
+        texts, lengths = complete([r["prompt"] for r in local], mine, lambda done: bar.update(task, completed=done))
+    problems = grade_problems(local, texts, lengths, timeout, tokenizer, lenient)
+    for index, (_, _, records) in zip(mine, problems, strict=True):
+        for record in records:
+            record["index"] = index
+    result, records = _combine(shards.gather(problems, len(rows)))
     if out_file is not None:
-        write_jsonl(out_file, samples)
-    return summarize(samples)
+        write_jsonl(out_file, records)
+    return result, records
 
 
-def hf_complete(model, tokenizer, max_new_tokens: int, batch_size: int = 64, synced_gpus: bool = False):
-    """A greedy `complete` function for `evaluate` over a transformers model."""
+def hf_complete(model, tokenizer, sampling: Sampling, batch_size: int = 64, synced_gpus: bool = False) -> Complete:
+    """A `complete` function over a transformers model."""
 
-    def complete(prompts, indices, progress=None) -> list[str]:
-        texts, _ = sample(
+    def complete(prompts, indices, progress=None):
+        return sample(
             model,
             tokenizer,
             prompts,
-            1,
-            max_new_tokens,
-            batch_size,
+            batch_size=batch_size,
             progress=progress,
             indices=indices,
             synced_gpus=synced_gpus,
+            **sampling.kwargs(),
         )
-        return [t[0] for t in texts]
 
     return complete

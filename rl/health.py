@@ -595,7 +595,7 @@ def make_callback(exp, run_dir: Path, main: bool):
     from transformers import TrainerCallback
 
     from rl.resilience import reduce_over_ranks
-    from rl.tracking import SKIP_KEYS
+    from rl.callbacks import SKIP_KEYS
 
     cfg = exp.health
     if not cfg.enabled:

@@ -21,13 +21,12 @@ gathered: every rank ends with the same figures; rank 0 writes `eval/<label>.jso
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from transformers import TrainerCallback
 
 from rl.config import EvalConfig
-from rl.evaluate import Shards, evaluate, gather_from_ranks, sample, vllm_generate
-from rl.tracking import write_json
+from rl.evaluate import Sampling, Shards, evaluate, gather_from_ranks, sample, vllm_generate
+from rl.metrics import flatten
+from rl.rundir import RunDir, is_main_process, write_json
 
 
 def _backend(trainer) -> str:
@@ -46,8 +45,10 @@ def _sync_vllm(trainer) -> None:
 
 
 def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
-    """(complete function for `rl.evaluate.evaluate`, its `Shards`) for the trainer's generation backend."""
+    """(complete function for `rl.evaluate.evaluate`, its `Shards`) for the trainer's generation backend: greedy,
+    `cfg.max_new_tokens`."""
     backend = _backend(trainer)
+    greedy = Sampling.greedy(cfg.max_new_tokens, seed)
     acc = trainer.accelerator
     if backend == "vllm-colocate":
         engine = trainer.vllm_generation
@@ -63,14 +64,11 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
 
                 dist.barrier(device_ids=[acc.local_process_index])
             try:
-                texts, _ = vllm_generate(
-                    engine.llm, tokenizer, prompts, 1, cfg.max_new_tokens, seed=seed, indices=indices
-                )
+                return vllm_generate(engine.llm, tokenizer, prompts, indices=indices, **greedy.kwargs())
             finally:
                 if engine.enable_sleep_mode:
                     engine.llm.sleep(level=2)
                     engine._llm_weights_sleeping = True
-            return [t[0] for t in texts]
 
         return complete, shards
 
@@ -93,13 +91,16 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
                     top_p=1.0,
                     top_k=0,
                     min_p=0.0,
-                    max_tokens=cfg.max_new_tokens,
+                    max_tokens=greedy.max_new_tokens,
                     logprobs=None,
                     generation_kwargs={"seed": seed},
                 )
-                texts = tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)
-                sizes = [len(part) for _, part in shards]
-                payload = [[texts[sum(sizes[:r]) : sum(sizes[: r + 1])] for r in range(len(sizes))]]
+                texts = [[t] for t in tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)]
+                lengths = [[len(c)] for c in out["completion_ids"]]
+                bounds = [0]
+                for _, part in shards:
+                    bounds.append(bounds[-1] + len(part))
+                payload = [[(texts[a:b], lengths[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]]
             if acc.num_processes > 1:
                 from accelerate.utils import broadcast_object_list
 
@@ -126,59 +127,56 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
             ) as model,
             acc.autocast(),
         ):
-            texts, _ = sample(
+            return sample(
                 model,
                 tokenizer,
                 prompts,
-                1,
-                cfg.max_new_tokens,
-                cfg.batch_size,
+                batch_size=cfg.batch_size,
                 progress=progress,
-                seed=seed,
                 indices=indices,
                 synced_gpus=synced,
+                **greedy.kwargs(),
             )
-        return [t[0] for t in texts]
 
     return complete, Shards.current()
 
 
 class HeldOutEval(TrainerCallback):
     """Evaluates the held-out rows at train begin ("before", once per run: kept in `state.json` across resumes)
-    and, when `run("after")` is called, after training. Set `.trainer` before `train()`."""
+    and, when `run("after")` is called, after training. Set `.trainer` (and the trackers) before `train()`."""
 
-    def __init__(self, rows, tokenizer, cfg: EvalConfig, seed: int, run_dir: Path, state: dict, main: bool, console):
+    def __init__(self, rows, tokenizer, cfg: EvalConfig, seed: int, run: RunDir, state: dict, console):
         self.rows, self.tokenizer, self.cfg, self.seed = rows, tokenizer, cfg, seed
-        self.run_dir, self.state, self.main, self.console = run_dir, state, main, console
+        self.run_dir, self.state, self.console = run, state, console
+        self.main = is_main_process()
         self.trainer = None
         self.wandb_run = None
         self.trackio_run = None
 
     def run(self, label: str) -> dict:
+        """Evaluate now; return the overall figures (pass@1, format_rate, mean_length in tokens, ...) with the
+        backend and rank count, and log every figure (with its breakdowns) to the trackers at this step."""
         complete, shards = trainer_completer(self.trainer, self.tokenizer, self.cfg, self.seed)
-        metrics = evaluate(
+        result, _ = evaluate(
             complete,
-            self.tokenizer,
             self.rows,
+            self.tokenizer,
             self.cfg.timeout,
-            self.run_dir / "eval" / f"{label}.jsonl" if self.main else None,
-            f"eval {label}",
-            shards,
+            shards=shards,
+            description=f"eval {label}",
+            out_file=self.run_dir.eval / f"{label}.jsonl" if self.main else None,
         )
-        return metrics | {"backend": _backend(self.trainer), "ranks": shards.world}
+        step = self.trainer.state.global_step
+        if self.wandb_run is not None:
+            self.wandb_run.log(flatten(result) | {"train/global_step": step})
+        if self.trackio_run is not None:
+            self.trackio_run.log(flatten(result) | {"train/global_step": step}, step=step)
+        return result["overall"] | {"backend": _backend(self.trainer), "ranks": shards.world}
 
     def on_train_begin(self, args, state, control, **kwargs):
         if not self.cfg.before or "before" in self.state:
             return
         self.state["before"] = self.run("before")
         if self.main:
-            write_json(self.run_dir / "state.json", self.state)
-            self.console.print(f"held-out accuracy before GRPO: {self.state['before']['accuracy']:.3f}")
-            if self.wandb_run is not None:
-                self.wandb_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0})
-            if self.trackio_run is not None:
-                self.trackio_run.log(numeric("eval/", self.state["before"]) | {"train/global_step": 0}, step=0)
-
-
-def numeric(prefix: str, metrics: dict) -> dict:
-    return {prefix + k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            write_json(self.run_dir.state, self.state)
+            self.console.print(f"held-out pass@1 before GRPO: {self.state['before']['pass@1']:.3f}")

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rl.errors import RlvrError
+from rl.rundir import RunDir
 
 STRATEGIES = ("ddp", "zero2", "zero3", "fsdp2")
 VLLM_PORT = 8000
@@ -434,7 +435,7 @@ def run_local(plan: Plan) -> int:
         raise RlvrError("--nodes > 1 needs a scheduler: use --emit slurm")
     env = dict(os.environ)
     server = None
-    resume = ["--resume"] if (Path(plan.run_dir) / "checkpoints").is_dir() else []
+    resume = ["--resume"] if RunDir(plan.run_dir).checkpoints.is_dir() else []
     try:
         if plan.vllm == "server":
             log = Path(plan.server_log)

@@ -22,19 +22,6 @@ from rl.errors import RlvrError
 RECORD_KEYS = ("index", "sample", "prompt", "completion", "extracted", "correct", "format", "length", "majority")
 
 
-def add_filter_parser(sub) -> None:
-    p = sub.add_parser(
-        "filter",
-        help="keep the problems of an `rlvr eval` output whose pass rate lies in a range (a training file)",
-        description=__doc__.split("\n\n")[0],
-    )
-    p.add_argument("source", metavar="EVAL_DIR_OR_SAMPLES", help="an `rlvr eval` output folder or its samples.jsonl")
-    p.add_argument("--min-pass-rate", type=float, default=0.0, metavar="A", help="keep pass rate >= A (default 0)")
-    p.add_argument("--max-pass-rate", type=float, default=1.0, metavar="B", help="keep pass rate <= B (default 1)")
-    p.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="the kept rows")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-
-
 def find_samples(source: Path) -> Path:
     """The samples.jsonl of an eval output: the file itself, DIR/samples.jsonl, or the only DIR/<model>/ one."""
     if source.is_file():

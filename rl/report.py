@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.errors import RlvrError
+from rl.rundir import RunDir
 
 CURVE_METRIC = "rewards/math_accuracy/mean"
 FORMAT_CURVE = "rewards/think_format/mean"
@@ -44,11 +45,11 @@ ZERO_STD_CURVE = "frac_reward_zero_std"
 
 def read_run(run_dir: Path) -> dict[str, Any] | None:
     """One finished run's figures, or None if it has no summary.json yet."""
-    summary_file = run_dir / "summary.json"
+    summary_file = RunDir(run_dir).summary
     if not summary_file.is_file():
         return None
     summary = json.loads(summary_file.read_text())
-    metrics_file = run_dir / "metrics.jsonl"
+    metrics_file = RunDir(run_dir).metrics
     steps = (
         [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
         if metrics_file.is_file()
@@ -86,7 +87,7 @@ def _paid(run_dir: Path) -> dict[str, float] | None:
     import yaml
 
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        config = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
         return {
             str(r["name"]): float(r.get("weight", 1.0))
             for r in config.get("rewards") or []

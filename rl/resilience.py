@@ -155,9 +155,9 @@ def check_finite_loss(loss, step: int, checkpoints: str) -> None:
 
 
 def non_finite_message(what: str, step: int, checkpoints: str) -> str:
-    from rl.tracking import last_checkpoint
+    from rl.rundir import RunDir
 
-    last = last_checkpoint(Path(checkpoints).parent)
+    last = RunDir(Path(checkpoints).parent).last_checkpoint()
     keep = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
     return f"non-finite {what} at step {step}; stopped before applying it ({keep})"
 
@@ -210,7 +210,7 @@ class GuardedReward:
 
 def quarantine_partial_checkpoints(run_dir: Path) -> list[Path]:
     """Move checkpoint folders that lack trainer_state.json (killed mid-save) out of the Trainer's sight."""
-    from rl.tracking import is_complete_checkpoint
+    from rl.rundir import is_complete_checkpoint
 
     folder = run_dir / "checkpoints"
     moved = []

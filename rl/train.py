@@ -1,4 +1,5 @@
-"""GRPO with verifiable rewards: seed -> data -> model -> rewards -> (warm-up) -> eval -> TRL GRPOTrainer -> eval.
+"""GRPO with verifiable rewards, in phases: prepare -> before training -> build the trainer -> train (under a
+preemption guard) -> after training.
 
 The update is TRL's `GRPOTrainer` unchanged; every loss knob comes from the config's `grpo:` section (the shipped
 configs state them all, since TRL's defaults move between releases). rlvr adds only bookkeeping around it: a
@@ -14,33 +15,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rl.config import Experiment, dump_yaml
-from rl.dashboard import adopt_trackio_callback, finish_trackio, start_trackio
 from rl.errors import RlvrError
-from rl.health import HealthStopped, stop_message
-from rl.health import make_callback as make_health
-from rl.resilience import (
-    GuardedReward,
-    NonFiniteGuard,
-    Preempted,
-    PreemptionCallback,
-    check_finite_loss,
-    quarantine_partial_checkpoints,
-)
-from rl.tracking import (
-    MetricsFile,
-    QuietProgress,
-    is_main_process,
-    last_checkpoint,
-    saving_checkpoint_folder,
-    start_wandb,
-    wandb_mode,
-    write_json,
-)
+from rl.rundir import RunDir, is_main_process, read_json, step_of, write_json
+from rl.tracking import start_wandb, wandb_mode
 
 
 def build_reward_funcs(exp: Experiment) -> list:
@@ -106,132 +88,6 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str | list[str]):
         raise RlvrError(f"grpo: {str(e).strip().splitlines()[0]}") from None
 
 
-def make_trainer_class():
-    import torch
-    from trl import GRPOTrainer
-
-    from rl.curriculum import CurriculumMixin
-    from rl.dynamic_sampling import DynamicSamplingMixin
-
-    class RlvrGRPOTrainer(CurriculumMixin, DynamicSamplingMixin, GRPOTrainer):
-        """GRPOTrainer whose logs also carry per-reward counters, and that stops on a non-finite loss before its
-        backward (on every engine: under DeepSpeed `p.grad` is empty, so `NonFiniteGuard` cannot see gradients)."""
-
-        _generation_seconds = 0.0
-        generated_tokens = 0  # completion tokens generated so far, every rank and round (`tokens/generated`)
-
-        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-            # called once per generation round (dynamic sampling's refills too), before any round is dropped
-            if self.model.training:
-                local = torch.tensor(
-                    [sum(len(ids) for ids in completion_ids_list)], dtype=torch.int64, device=self.accelerator.device
-                )
-                self.generated_tokens += int(self.accelerator.reduce(local, reduction="sum").item())
-            return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-
-        def _generate_and_score_completions(self, inputs):
-            start = time.perf_counter()
-            out = super()._generate_and_score_completions(inputs)
-            if torch.cuda.is_available() and torch.cuda.is_initialized():  # queued kernels: wait, for an honest split
-                torch.cuda.synchronize()
-            self._generation_seconds += time.perf_counter() - start
-            return out
-
-        def _save_checkpoint(self, model, trial):
-            if self.args.should_save:  # before the Trainer's files, as the curriculum's: trainer_state.json is last
-                write_json(
-                    saving_checkpoint_folder(self, trial) / TOKENS_FILE, {"generated_tokens": self.generated_tokens}
-                )
-            return super()._save_checkpoint(model, trial)
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            check_finite_loss(loss, self.state.global_step + 1, self.args.output_dir)
-            return loss
-
-        def _reward_counters(self) -> dict[str, float]:
-            """Each reward's counters since the last log, over all ranks: counts summed, seconds averaged (each
-            rank grades its own completions; TRL's own reward metrics are gathered the same way)."""
-            counters = {
-                f"rewards/{fn.__name__}/{key}": value
-                for fn in self.reward_funcs
-                for key, value in getattr(fn, "pop_metrics", dict)().items()
-            }
-            n = self.accelerator.num_processes
-            if n == 1 or not counters:
-                return counters
-            keys = sorted(counters)
-            values = torch.tensor(
-                [float(counters[k]) for k in keys], dtype=torch.float64, device=self.accelerator.device
-            )
-            summed = self.accelerator.reduce(values, reduction="sum").tolist()
-            return {k: v / n if k.endswith("/seconds") else round(v) for k, v in zip(keys, summed, strict=True)}
-
-        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-            if self.model.training and self._metrics["train"]:
-                logs.update(self._reward_counters())
-                logs.update(gpu_memory_metrics())
-                logs["time/generation_s"] = round(self._generation_seconds, 4)  # rollouts + rewards since last log
-                logs["tokens/generated"] = self.generated_tokens
-                self._generation_seconds = 0.0
-            super().log(logs, start_time)
-
-    return RlvrGRPOTrainer
-
-
-def gpu_memory_metrics() -> dict[str, float]:
-    """This rank's CUDA memory since the last log, in GiB (allocated peak and reserved), then the peak is reset;
-    empty on CPU. Compare with `rlvr launch --dry-run`'s plan."""
-    import torch
-
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return {}
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    reserved = torch.cuda.max_memory_reserved() / 2**30
-    torch.cuda.reset_peak_memory_stats()
-    return {"gpu/peak_allocated_gib": round(peak, 3), "gpu/peak_reserved_gib": round(reserved, 3)}
-
-
-def ranks_in_sync(trainer) -> bool | None:
-    """Do all data-parallel ranks hold bit-identical weights? None where there is nothing to compare.
-
-    Compared on DDP and DeepSpeed ZeRO-1/2 (every rank holds a full copy of the module's weights). Under ZeRO-3 and
-    FSDP each rank holds a different shard, so there is no replica to compare: None. The digest is exact integer
-    arithmetic over each parameter's bits, a chunk at a time: no float64 copy of the model, no rounding.
-    """
-    acc = trainer.accelerator
-    kind = acc.distributed_type.value
-    stage = acc.state.deepspeed_plugin.zero_stage if kind == "DEEPSPEED" else None
-    if acc.num_processes == 1 or not (kind in ("MULTI_GPU", "MULTI_CPU") or stage in (0, 1, 2)):
-        return None
-    digest = weights_digest(acc.unwrap_model(trainer.model).parameters(), acc.device)
-    gathered = acc.gather(digest.unsqueeze(0)).view(acc.num_processes, -1)
-    return bool((gathered == gathered[0]).all())
-
-
-DIGEST_CHUNK = 1 << 22
-DIGEST_MOD = (1 << 31) - 1  # a prime: sums of products below 2^31 * 2^31 * 2^22 stay inside int64 after each chunk
-
-
-def weights_digest(params, device):
-    """Three int64 sums over the raw bits of every parameter, in order: order- and position-sensitive, exact."""
-    import torch
-
-    total = torch.zeros(3, dtype=torch.int64, device=device)
-    position = 0
-    for p in params:
-        flat = p.detach().reshape(-1)
-        bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[flat.element_size()]
-        for start in range(0, flat.numel(), DIGEST_CHUNK):
-            chunk = flat[start : start + DIGEST_CHUNK].view(bits).to(device=device, dtype=torch.int64) % DIGEST_MOD
-            where = torch.arange(position, position + chunk.numel(), device=device, dtype=torch.int64) % DIGEST_MOD + 1
-            total[0] = (total[0] + chunk.sum()) % DIGEST_MOD
-            total[1] = (total[1] + (chunk * where % DIGEST_MOD).sum()) % DIGEST_MOD
-            total[2] = (total[2] + (chunk * chunk % DIGEST_MOD).sum()) % DIGEST_MOD
-            position += chunk.numel()
-    return total
-
-
 def final_dtype(precision, loaded_dtype):
     """The dtype of a full `final/`: the loaded one where rlvr or FSDP2 upcast it for training (not DeepSpeed,
     which saves its bf16 module weights; not pure bf16, already bf16)."""
@@ -257,6 +113,7 @@ class Preflight:
 
     lines: list[str]
     data: tuple[list[dict], list[dict]] | None
+    rewards: list
 
 
 def preflight(exp: Experiment) -> Preflight:
@@ -298,118 +155,195 @@ def preflight(exp: Experiment) -> Preflight:
     else:
         data = load_data(exp.data)
         lines.append(f"data: {exp.data.source}: {len(data[0])} training rows, {len(data[1])} held-out rows")
-    del funcs
-    return Preflight(lines, data)
+    return Preflight(lines, data, funcs)
 
 
-def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+@dataclass
+class Session:
+    """What the phases of one run share. `prepare` fills the first block; later phases add theirs."""
+
+    exp: Experiment
+    run: RunDir
+    resume: bool
+    console: Any
+    main: bool
+    started: float
+    checkpoint: Path | None  # the checkpoint a resume continues from
+    args: Any  # trl.GRPOConfig
+    backends: list[str]
+    precision: Any  # rl.precision.Precision
+    rows: tuple[list[dict], list[dict]]  # (training, held-out)
+    model: Any
+    tokenizer: Any
+    location: str  # where the weights were loaded from
+    loaded_dtype: Any
+    rewards: list
+    health: Any  # rl.health's callback, or None
+    state: dict = field(default_factory=dict)  # state.json
+    wandb_run: Any = None
+    trackio_run: Any = None
+    heldout: Any = None
+    callbacks: list = field(default_factory=list)
+
+    def close(self) -> None:
+        """Finish the trackers (whatever phase the run stopped in)."""
+        from rl.dashboard import finish_trackio
+
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+        if self.trackio_run is not None:
+            finish_trackio(self.trackio_run)
 
 
-def run(
-    exp: Experiment, run_dir: Path, resume: bool = False, data: tuple[list[dict], list[dict]] | None = None
-) -> dict:
-    """Train one experiment into `run_dir` (already prepared); return the summary dict. `data`: the rows
-    `preflight` already loaded."""
-    from accelerate import PartialState
+def run(exp: Experiment, run_dir: Path, resume: bool = False, checked: Preflight | None = None) -> dict:
+    """Train one experiment into `run_dir` (already prepared); return the summary dict. `checked`: what
+    `preflight` already built and loaded (the rewards, the data)."""
+    from rl.health import HealthStopped, stop_message
+
+    s = prepare(exp, RunDir(run_dir), resume, checked)
+    try:
+        before_training(s)
+        trainer = build_trainer(s)
+        output = train_guarded(s, trainer)
+        summary = after_training(s, trainer, output)
+    finally:
+        s.close()
+    if s.main:
+        print_summary(s.console, summary)
+    if s.health is not None and s.health.stopped_by is not None:
+        raise HealthStopped(stop_message(s.health.stopped_by, s.run.path))
+    return summary
+
+
+def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | None) -> Session:
+    """Seed; write the config; find the checkpoint to resume; build rewards, health and GRPOConfig; load the data
+    and the policy."""
     from rich.console import Console
     from transformers import set_seed
-    from transformers.trainer_callback import ProgressCallback
     from transformers.utils import logging as hf_logging
 
-    from rl.data import load_data, to_dataset
-    from rl.heldout import HeldOutEval, numeric
-    from rl.lora import peft_config, prepare, save_final
+    from rl.data import load_data
+    from rl.health import make_callback as make_health
     from rl.models import load_policy
-    from rl.precision import decide, trainable_dtypes, upcast_trainable
+    from rl.precision import decide
+    from rl.resilience import GuardedReward, quarantine_partial_checkpoints
     from rl.templates import RenderedPrompts
-    from rl.warmup import warm_start
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
     console = Console()
     started = time.time()
     set_seed(exp.seed)
-    resolved = exp.to_dict()
     main = is_main_process()  # under accelerate every rank computes; only rank 0 writes run files
     if main:
-        (run_dir / "config.yaml").write_text(dump_yaml(exp))
+        run.config.write_text(dump_yaml(exp))
     if resume and main:
-        for path in quarantine_partial_checkpoints(run_dir):
+        for path in quarantine_partial_checkpoints(run.path):
             console.print(f"[yellow]set aside a checkpoint cut off mid-save: {path}[/]")
-    checkpoint = last_checkpoint(run_dir) if resume else None
+    checkpoint = run.last_checkpoint() if resume else None
     if main:  # a previous preemption's markers
-        (run_dir / "PREEMPT").unlink(missing_ok=True)
-        (run_dir / "preempted.json").unlink(missing_ok=True)
+        run.preempt_flag.unlink(missing_ok=True)
+        run.preempted.unlink(missing_ok=True)
 
-    reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
-    health = make_health(exp, run_dir, main)  # run health (None when health.enabled is false)
+    built = checked.rewards if checked is not None else build_reward_funcs(exp)
+    reward_funcs = [GuardedReward(fn, run.path if main else None) for fn in built]
+    health = make_health(exp, run.path, main)  # run health (None when health.enabled is false)
     if health is not None:
         reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
-    backends = report_to(exp, main)
-    if "trackio" in backends:  # before anything imports trackio (TRL's GRPOTrainer does)
-        from rl.dashboard import store_for, use_store
-
-        try:
-            use_store(store_for(run_dir))
-        except RlvrError as e:  # a second run in one Python process (a notebook, a test): trackio keeps its store
-            console.print(
-                f"[yellow]warning: {e}; this run does not log to trackio (`rlvr dashboard {run_dir}` imports it "
-                "from metrics.jsonl)[/]"
-            )
-            backends = [b for b in backends if b != "trackio"]
-    args = grpo_args(exp, run_dir, backends)  # validates `grpo:` before slow work
+    backends = trackio_store(report_to(exp, main), run, console)
+    args = grpo_args(exp, run.path, backends)  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
-    train_rows, eval_rows = data if data is not None else load_data(exp.data)
+    rows = checked.data if checked is not None and checked.data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
-    loaded_dtype = model.dtype
     reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
         f"({sum(getattr(p, 'ds_numel', p.numel()) for p in model.parameters()) / 1e6:.1f}M params)  "
-        f"train {len(train_rows)}  held-out {len(eval_rows)}  -> {run_dir}"
+        f"train {len(rows[0])}  held-out {len(rows[1])}  -> {run}"
     )
+    return Session(
+        exp, run, resume, console, main, started, checkpoint, args, backends, precision, rows, model, tokenizer,
+        location, model.dtype, reward_funcs, health, read_json(run.state) or {},
+    )  # fmt: skip
 
-    state_file = run_dir / "state.json"
-    state = read_json(state_file) or {}
-    if exp.warmup.enabled and "warmup" not in state:
-        check_warmup_engine(args)
-        if precision.upcast_trainable:
-            upcast_trainable(model)  # the warm-up's AdamW steps fp32 weights too
-        model.to(PartialState().device)  # warm up where training will run
-        state["warmup"] = warm_start(
-            model,
-            tokenizer,
-            location,
-            train_rows,
-            exp.warmup,
-            exp.seed,
-            exp.eval.max_new_tokens,
-            exp.eval.timeout,
-            console,
+
+def trackio_store(backends: list[str], run: RunDir, console) -> list[str]:
+    """Point trackio at this run's store before anything imports it (TRL's GRPOTrainer does); a second run in one
+    Python process (a notebook, a test) whose store differs logs without trackio (trackio keeps its store)."""
+    if "trackio" not in backends:
+        return backends
+    from rl.dashboard import store_for, use_store
+
+    try:
+        use_store(store_for(run.path))
+    except RlvrError as e:
+        console.print(
+            f"[yellow]warning: {e}; this run does not log to trackio (`rlvr dashboard {run}` imports it "
+            "from metrics.jsonl)[/]"
         )
-        model.to(loaded_dtype)  # the start point in the dtype a resume reloads it in (LoRA: the frozen base too)
-        if main:
-            model.save_pretrained(run_dir / "start")
-            tokenizer.save_pretrained(run_dir / "start")
-    elif exp.warmup.enabled and (checkpoint is None or exp.model.lora is not None):
-        # resumed before the first checkpoint, or from an adapter-only (LoRA) one: reload the warm start
-        model = type(model).from_pretrained(run_dir / "start", dtype=model.dtype)
-    if main:
-        write_json(state_file, state)
+        return [b for b in backends if b != "trackio"]
+    return backends
 
-    wandb_run = start_wandb(exp, run_dir, resolved) if "wandb" in exp.logging.backends else None
-    trackio_run = start_trackio(exp, run_dir, resolved, resume) if "trackio" in backends else None
-    metrics_file = MetricsFile(run_dir / "metrics.jsonl", _step_of(checkpoint))
-    if health is not None:
-        health.replay(metrics_file.path, _step_of(checkpoint))  # a resumed run's detectors go on where they were
-        health.wandb_run, health.online = wandb_run, wandb_mode(exp.logging.wandb_mode) == "online"
-        health.trackio_run = trackio_run
-    heldout = HeldOutEval(eval_rows, tokenizer, exp.eval, exp.seed, run_dir, state, main, console)
-    heldout.wandb_run, heldout.trackio_run = wandb_run, trackio_run
-    preemption = PreemptionCallback(run_dir)
-    non_finite = NonFiniteGuard()
-    base = run_dir / "start" if exp.warmup.enabled else location  # what a saved LoRA adapter goes on
-    model = prepare(model, exp.model.lora, base, args.gradient_checkpointing)
+
+def before_training(s: Session) -> None:
+    """The warm start (once per run: `state.json` remembers it), the trackers, and the callbacks that need
+    neither the trainer's model nor its optimizer: metrics.jsonl, health, the held-out evaluation, the guards."""
+    from accelerate import PartialState
+
+    from rl.callbacks import MetricsFile
+    from rl.dashboard import start_trackio
+    from rl.heldout import HeldOutEval
+    from rl.precision import upcast_trainable
+    from rl.resilience import NonFiniteGuard, PreemptionCallback
+    from rl.warmup import warm_start
+
+    exp, run, state = s.exp, s.run, s.state
+    if exp.warmup.enabled and "warmup" not in state:
+        check_warmup_engine(s.args)
+        if s.precision.upcast_trainable:
+            upcast_trainable(s.model)  # the warm-up's AdamW steps fp32 weights too
+        s.model.to(PartialState().device)  # warm up where training will run
+        state["warmup"] = warm_start(s.model, s.tokenizer, s.location, s.rows[0], exp, s.console)
+        s.model.to(s.loaded_dtype)  # the start point in the dtype a resume reloads it in (LoRA: the frozen base too)
+        if s.main:
+            s.model.save_pretrained(run.start)
+            s.tokenizer.save_pretrained(run.start)
+    elif exp.warmup.enabled and (s.checkpoint is None or exp.model.lora is not None):
+        # resumed before the first checkpoint, or from an adapter-only (LoRA) one: reload the warm start
+        s.model = type(s.model).from_pretrained(run.start, dtype=s.model.dtype)
+    if s.main:
+        write_json(run.state, state)
+
+    if "wandb" in exp.logging.backends and s.main:
+        s.wandb_run = start_wandb(exp.logging, run.path, exp.to_dict(), resume_id=run.wandb_id)
+    if "trackio" in s.backends:
+        s.trackio_run = start_trackio(exp, run.path, exp.to_dict(), s.resume)
+    metrics_file = MetricsFile(run.metrics, step_of(s.checkpoint))
+    if s.health is not None:
+        s.health.replay(metrics_file.path, step_of(s.checkpoint))  # resumed detectors go on where they were
+        s.health.wandb_run, s.health.online = s.wandb_run, wandb_mode(exp.logging.wandb_mode) == "online"
+        s.health.trackio_run = s.trackio_run
+    s.heldout = HeldOutEval(s.rows[1], s.tokenizer, exp.eval, exp.seed, run, state, s.console)
+    s.heldout.wandb_run, s.heldout.trackio_run = s.wandb_run, s.trackio_run
+    s.callbacks = [metrics_file, PreemptionCallback(run.path), NonFiniteGuard(), s.heldout]
+
+
+def build_trainer(s: Session):
+    """rlvr's GRPOTrainer on the prepared model (LoRA, precision), with the curriculum, dynamic sampling, token
+    count and budget, and every callback in place."""
+    from transformers.trainer_callback import ProgressCallback
+
+    from rl.callbacks import QuietProgress, TokenBudget
+    from rl.dashboard import adopt_trackio_callback
+    from rl.data import to_dataset
+    from rl.lora import peft_config, prepare
+    from rl.precision import trainable_dtypes, upcast_trainable
+    from rl.resilience import NonFiniteGuard
+    from rl.trainer import generated_tokens_at, make_trainer_class
+
+    exp, console = s.exp, s.console
+    base = s.run.start if exp.warmup.enabled else s.location  # what a saved LoRA adapter goes on
+    model = prepare(s.model, exp.model.lora, base, s.args.gradient_checkpointing)
+    train_rows = s.rows[0]
     if exp.curriculum.enabled:  # each row carries its index: the gathered rewards say which prompt they are for
         from rl.curriculum import ID_COLUMN
 
@@ -417,116 +351,84 @@ def run(
     trainer = make_trainer_class()(
         model=model,
         peft_config=peft_config(exp.model.lora, model),
-        reward_funcs=reward_funcs,
-        args=args,
+        reward_funcs=s.rewards,
+        args=s.args,
         train_dataset=to_dataset(train_rows),
-        processing_class=tokenizer,
-        callbacks=[metrics_file, preemption, non_finite, heldout],
+        processing_class=s.tokenizer,
+        callbacks=s.callbacks,
     )
-    if health is not None:  # first: its health/* keys reach wandb and metrics.jsonl in the same log call
-        trainer.callback_handler.callbacks.insert(0, health)
-    heldout.trainer = trainer
-    if trackio_run is not None:
-        adopt_trackio_callback(trainer, trackio_run)
-    non_finite.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
-    if precision.upcast_trainable:
+    if s.health is not None:  # first: its health/* keys reach wandb and metrics.jsonl in the same log call
+        trainer.callback_handler.callbacks.insert(0, s.health)
+    s.heldout.trainer = trainer
+    if s.trackio_run is not None:
+        adopt_trackio_callback(trainer, s.trackio_run)
+    for callback in s.callbacks:
+        if isinstance(callback, NonFiniteGuard):
+            callback.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
+    if s.precision.upcast_trainable:
         upcast_trainable(trainer.model)  # after TRL's own casts (QLoRA adapters to bf16), before the optimizer exists
     dtypes = ", ".join(sorted(trainable_dtypes(trainer.model)))
-    console.print(f"{precision.describe()}; trainable parameters: {dtypes}")
-    if precision.warning and main:
-        console.print(f"[yellow]warning: {precision.warning}[/]")
+    console.print(f"{s.precision.describe()}; trainable parameters: {dtypes}")
+    if s.precision.warning and s.main:
+        console.print(f"[yellow]warning: {s.precision.warning}[/]")
     if exp.dynamic_sampling.enabled:
         trainer.dynamic_rounds = exp.dynamic_sampling.max_rounds
     if exp.curriculum.enabled:
-        start_curriculum(trainer, exp, len(train_rows), checkpoint, console)
-    trainer.generated_tokens = generated_tokens_at(checkpoint)
+        start_curriculum(trainer, exp, len(train_rows), s.checkpoint, console)
+    trainer.generated_tokens = generated_tokens_at(s.checkpoint)
     if exp.budget.max_generated_tokens is not None:
-        trainer.add_callback(token_budget_callback()(trainer, exp.budget.max_generated_tokens))
+        trainer.add_callback(TokenBudget(trainer, exp.budget.max_generated_tokens))
     if trainer.pop_callback(ProgressCallback):
         trainer.add_callback(QuietProgress)
+    return trainer
+
+
+def train_guarded(s: Session, trainer):
+    """`trainer.train()` with SIGTERM/SIGUSR1 turned into a checkpoint and `Preempted` (exit code 3)."""
+    from rl.resilience import Preempted, PreemptionCallback
+
+    preemption = next(c for c in s.callbacks if isinstance(c, PreemptionCallback))
     preemption.install()
     try:
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        preemption.uninstall()
-        if preemption.received is not None:
-            if main:
-                (run_dir / "preempted.json").write_text(json.dumps({"step": trainer.state.global_step}))
-            raise Preempted(
-                f"{preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
-                f"continue with: rlvr train --resume {run_dir}"
-            )
-        # final/: the adapter, or merged with lora.merge; a full model in the dtype its weights were loaded in
-        # (checkpoints keep the fp32 training copy for an exact resume)
-        save_final(trainer, run_dir / "final", exp.model.lora, final_dtype(precision, loaded_dtype))
-        if main:
-            tokenizer.save_pretrained(run_dir / "final")
-        after = heldout.run("after") if exp.eval.after else None
-        summary = make_summary(exp, run_dir, state, after, trainer.state.global_step, output, started)
-        summary.update(
-            num_processes=trainer.accelerator.num_processes,
-            ranks_in_sync=ranks_in_sync(trainer),
-            precision=precision.describe().removeprefix("precision: "),
-            health=health.summary() if health is not None else {"enabled": False, "alerts": [], "checked": []},
-        )
-        if trainer.curriculum is not None:
-            summary["curriculum"] = trainer.curriculum.sizes()
-        if main:
-            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        if wandb_run is not None:
-            if after is not None:
-                wandb_run.log(numeric("eval/", after) | {"train/global_step": trainer.state.global_step})
-            wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
-        if trackio_run is not None and after is not None:
-            step = trainer.state.global_step
-            trackio_run.log(numeric("eval/", after) | {"train/global_step": step}, step=step)
+        output = trainer.train(resume_from_checkpoint=str(s.checkpoint) if s.checkpoint else None)
     finally:
         preemption.uninstall()
-        if wandb_run is not None:
-            wandb_run.finish()
-        if trackio_run is not None:
-            finish_trackio(trackio_run)
-    if main:
-        print_summary(console, summary)
-    if health is not None and health.stopped_by is not None:
-        raise HealthStopped(stop_message(health.stopped_by, run_dir))
+    if preemption.received is not None:
+        if s.main:
+            s.run.preempted.write_text(json.dumps({"step": trainer.state.global_step}))
+        raise Preempted(
+            f"{preemption.received} received: saved checkpoint-{trainer.state.global_step}; "
+            f"continue with: rlvr train --resume {s.run}"
+        )
+    return output
+
+
+def after_training(s: Session, trainer, output) -> dict:
+    """Save `final/`, evaluate after GRPO, write summary.json (and the trackers' summary)."""
+    from rl.lora import save_final
+    from rl.trainer import ranks_in_sync
+
+    exp, run = s.exp, s.run
+    # final/: the adapter, or merged with lora.merge; a full model in the dtype its weights were loaded in
+    # (checkpoints keep the fp32 training copy for an exact resume)
+    save_final(trainer, run.final, exp.model.lora, final_dtype(s.precision, s.loaded_dtype))
+    if s.main:
+        s.tokenizer.save_pretrained(run.final)
+    after = s.heldout.run("after") if exp.eval.after else None
+    summary = make_summary(exp, run, s.state, after, trainer.state.global_step, output, s.started)
+    summary.update(
+        num_processes=trainer.accelerator.num_processes,
+        ranks_in_sync=ranks_in_sync(trainer),
+        precision=s.precision.describe().removeprefix("precision: "),
+        health=s.health.summary() if s.health is not None else {"enabled": False, "alerts": [], "checked": []},
+    )
+    if trainer.curriculum is not None:
+        summary["curriculum"] = trainer.curriculum.sizes()
+    if s.main:
+        run.summary.write_text(json.dumps(summary, indent=1))
+    if s.wandb_run is not None:
+        s.wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
     return summary
-
-
-TOKENS_FILE = "generated_tokens.json"
-
-
-def generated_tokens_at(checkpoint: Path | None) -> int:
-    """The completion tokens generated up to `checkpoint` (saved in it; for older checkpoints the last logged
-    `tokens/generated` of its log history), so a resumed run's count and budget go on from there; 0 on a fresh
-    start. Every rank reads it."""
-    if checkpoint is None:
-        return 0
-    saved = read_json(checkpoint / TOKENS_FILE)
-    if saved is not None:
-        return int(saved["generated_tokens"])
-    state = read_json(checkpoint / "trainer_state.json")
-    logged = [h["tokens/generated"] for h in (state or {}).get("log_history", []) if "tokens/generated" in h]
-    return int(logged[-1]) if logged else 0
-
-
-def token_budget_callback():
-    from transformers import TrainerCallback
-
-    class TokenBudget(TrainerCallback):
-        """Ends training after the step at which `budget.max_generated_tokens` is reached (same count on every
-        rank: it is summed over ranks)."""
-
-        def __init__(self, trainer, budget: int):
-            self.trainer, self.budget = trainer, budget
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.trainer.generated_tokens >= self.budget:
-                control.should_training_stop = True
-                control.should_log = True  # the last count reaches metrics.jsonl and wandb
-                if args.save_strategy == "steps":  # the last step is a checkpoint, as at max_steps
-                    control.should_save = True
-
-    return TokenBudget
 
 
 def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path | None, console) -> None:
@@ -543,7 +445,7 @@ def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path 
             console.print(f"curriculum: resumed from {state} ({sizes})")
         args = trainer.args
         period = args.steps_per_generation * trainer.num_iterations / args.gradient_accumulation_steps
-        step = _step_of(checkpoint)
+        step = step_of(checkpoint)
         if period > 1 and step % period and main:
             console.print(
                 f"[yellow]warning: checkpoint-{step} lies inside a generation block (TRL generates every "
@@ -558,22 +460,21 @@ def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path 
     trainer.solved_above = exp.curriculum.solved_above
 
 
-def _step_of(checkpoint: Path | None) -> int:
-    return int(checkpoint.name.split("-")[-1]) if checkpoint else 0
-
-
-def make_summary(exp, run_dir, state, after, steps, output, started) -> dict:
+def make_summary(exp, run: RunDir, state, after, steps, output, started) -> dict:
+    """summary.json. `accuracy_*` are held-out pass@1 with greedy decoding (the names predate the one vocabulary
+    and stay: every report, ablation and finished run reads them)."""
     before = state.get("before") or {}
+    after = after or {}
     summary = {
         "name": exp.name,
         "seed": exp.seed,
-        "run_dir": str(run_dir),
+        "run_dir": str(run),
         "steps": steps,
-        "accuracy_before": before.get("accuracy"),
-        "accuracy_after": (after or {}).get("accuracy"),
+        "accuracy_before": _pass1(before),
+        "accuracy_after": _pass1(after),
         "format_rate_before": before.get("format_rate"),
-        "format_rate_after": (after or {}).get("format_rate"),
-        "n_eval": (after or before).get("n"),
+        "format_rate_after": after.get("format_rate"),
+        "n_eval": (after or before).get("n_problems", (after or before).get("n")),
         "eval_backend": (after or before).get("backend"),
         "eval_ranks": (after or before).get("ranks"),
         "wall_seconds": round(time.time() - started, 1),
@@ -585,6 +486,11 @@ def make_summary(exp, run_dir, state, after, steps, output, started) -> dict:
     return summary
 
 
+def _pass1(figures: dict) -> float | None:
+    """Greedy held-out pass@1 (a state.json written before rlvr named it so calls it accuracy)."""
+    return figures.get("pass@1", figures.get("accuracy"))
+
+
 def print_summary(console, summary: dict) -> None:
     from rich.table import Table
 
@@ -593,7 +499,7 @@ def print_summary(console, summary: dict) -> None:
     table.add_column("before GRPO", justify="right")
     table.add_column("after GRPO", justify="right")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    table.add_row("held-out accuracy", fmt(summary["accuracy_before"]), fmt(summary["accuracy_after"]))
+    table.add_row("held-out pass@1", fmt(summary["accuracy_before"]), fmt(summary["accuracy_after"]))
     table.add_row("format rate", fmt(summary["format_rate_before"]), fmt(summary["format_rate_after"]))
     table.add_row("held-out problems", str(summary["n_eval"]), str(summary["n_eval"]))
     table.add_row("GRPO steps", "", str(summary["steps"]))

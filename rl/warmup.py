@@ -13,11 +13,11 @@ import hashlib
 import json
 import random
 
-from rl.config import WarmupConfig
+from rl.config import EvalConfig, Experiment, WarmupConfig
 from rl.data import render_prompt
 from rl.errors import RlvrError
 from rl.models import cache_dir
-from rl.tracking import is_main_process
+from rl.rundir import is_main_process
 
 
 def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:
@@ -45,16 +45,14 @@ def _batch(tokenizer, rows: list[dict]):
     return input_ids, attention, label_ids
 
 
-def train_warmup(
-    model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: int, max_new_tokens: int, timeout: float
-) -> dict:
+def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: int, evaluation: EvalConfig) -> dict:
     """Run the warm-up in place on `model`; return {steps, probe_accuracy, seconds}."""
     import time
 
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rl.evaluate import generate, score
+    from rl.evaluate import Sampling, evaluate, hf_complete
 
     if not all(row.get("solution") for row in rows):
         raise RlvrError("warmup.enabled needs a 'solution' column in the training data (this source has none)")
@@ -86,8 +84,9 @@ def train_warmup(
             step += 1
             bar.update(task, completed=step, loss=loss.item())
             if step % cfg.check_every == 0 or step == cfg.max_steps:
-                completions = generate(model, tokenizer, [r["prompt"] for r in probe], max_new_tokens)
-                accuracy = score(completions, probe, timeout=timeout, tokenizer=tokenizer)[0]["accuracy"]
+                greedy = hf_complete(model, tokenizer, Sampling.greedy(evaluation.max_new_tokens))
+                result, _ = evaluate(greedy, probe, tokenizer, evaluation.timeout, description=None)  # inside its bar
+                accuracy = result["overall"]["pass@1"]
                 bar.update(task, acc=accuracy)
                 if accuracy >= cfg.target_accuracy:
                     break
@@ -95,21 +94,13 @@ def train_warmup(
     return {"steps": step, "probe_accuracy": accuracy, "seconds": round(time.time() - start, 1)}
 
 
-def warm_start(
-    model,
-    tokenizer,
-    location: str,
-    rows: list[dict],
-    cfg: WarmupConfig,
-    seed: int,
-    max_new_tokens: int,
-    timeout: float,
-    console,
-) -> dict:
-    """Warm the model up, or load the cached result of an identical warm-up. Returns its info dict."""
+def warm_start(model, tokenizer, location: str, rows: list[dict], exp: Experiment, console) -> dict:
+    """Warm the model up (`exp.warmup`, probed as `exp.eval` evaluates), or load the cached result of an identical
+    warm-up. Returns its info dict."""
     import torch
     from safetensors.torch import load_file, save_file
 
+    cfg, seed, max_new_tokens = exp.warmup, exp.seed, exp.eval.max_new_tokens
     key = cache_key(location, cfg, rows, seed, max_new_tokens)
     folder = cache_dir() / "warmup" / key
     weights, info_file = folder / "model.safetensors", folder / "info.json"
@@ -121,7 +112,7 @@ def warm_start(
             f"probe accuracy {info['probe_accuracy']:.2f})"
         )
         return info
-    info = train_warmup(model, tokenizer, rows, cfg, seed, max_new_tokens, timeout)
+    info = train_warmup(model, tokenizer, rows, cfg, seed, exp.eval)
     if cfg.cache and is_main_process():  # every rank computes the same warm-up; one writes it
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -10,7 +10,7 @@ import torch.distributed as dist
 
 from rl.config import DataConfig, ModelConfig
 from rl.data import load_data
-from rl.evaluate import Shards, evaluate, hf_complete
+from rl.evaluate import Sampling, Shards, evaluate, hf_complete
 from rl.models import load_policy
 
 
@@ -21,9 +21,9 @@ def main(out: Path, eval_size: int) -> None:
     model, tok, _ = load_policy(ModelConfig(), seed=0)
     shards = Shards.current()
     records = out / "records.jsonl" if shards.rank == 0 else None
-    complete = hf_complete(model, tok, max_new_tokens=24, batch_size=4)
-    metrics = evaluate(complete, tok, rows, 1.0, records, "eval", shards)
-    (out / f"metrics-{shards.rank}.json").write_text(json.dumps(metrics | {"world": shards.world}))
+    complete = hf_complete(model, tok, Sampling.greedy(24), batch_size=4)
+    result, _ = evaluate(complete, rows, tok, 1.0, shards=shards, out_file=records)
+    (out / f"metrics-{shards.rank}.json").write_text(json.dumps(result | {"world": shards.world}))
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -104,7 +104,7 @@ def test_missing_file():
 
 
 def test_countdown_task_rows_are_solvable_and_evaluation_grades_them_with_the_countdown_reward():
-    from rl.evaluate import score
+    from rl.evaluate import score_samples
 
     train, held_out = load_data(DataConfig(source="builtin:countdown", train_size=64, eval_size=16))
     assert not {r["question"] for r in train} & {r["question"] for r in held_out}
@@ -112,9 +112,9 @@ def test_countdown_task_rows_are_solvable_and_evaluation_grades_them_with_the_co
     right = rows[0]["solution"]  # the generating expression: uses the numbers, reaches the target
     only_value = f"<think>x</think><answer>{rows[1]['target']}</answer>"  # the target's value, no equation
     wrong = "<think>x</think><answer>1 + 1</answer>"
-    metrics, samples = score([right, only_value, wrong], rows)
+    result, samples = score_samples(rows, [[right], [only_value], [wrong]], [[1]] * 3)
     assert [s["correct"] for s in samples] == [True, False, False]
-    assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert result["overall"]["pass@1"] == pytest.approx(1 / 3)
 
 
 def test_arithmetic_tagged_share_changes_only_the_solutions():

@@ -12,7 +12,7 @@ import rewards
 from rewards.math import extract_answer, grade
 from rewards.text import completions_text
 from rl.data import R1_ZERO, render_prompt
-from rl.evaluate import score
+from rl.evaluate import score_samples
 from rl.models import build_char_tokenizer
 from rl.templates import RenderedPrompts, prefills_think
 
@@ -83,11 +83,11 @@ def test_trl_chat_prompts_reach_rewards_rendered(tok):
 
 def test_evaluation_grades_prefilled_chat_prompts(tok):
     rows = [{"prompt": MESSAGES, "answer": "16"} for _ in TABLE]
-    metrics, samples = score([c for c, _, _ in TABLE], rows, tokenizer=tok)
+    result, samples = score_samples(rows, [[c] for c, _, _ in TABLE], [[1]] * len(rows), tokenizer=tok)
     assert [s["format"] for s in samples] == [f for _, f, _ in TABLE]
     assert [s["correct"] for s in samples] == [c for _, _, c in TABLE]
     assert samples[0]["prompt"] == MESSAGES  # records keep the row's prompt
-    assert metrics["accuracy"] == pytest.approx(sum(c for _, _, c in TABLE) / len(TABLE))
+    assert result["overall"]["pass@1"] == pytest.approx(sum(c for _, _, c in TABLE) / len(TABLE))
 
 
 def test_templates_without_prefill_are_left_alone():

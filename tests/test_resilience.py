@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from rl.config import load_experiment
 from rl.errors import RlvrError
 from rl.resilience import EXIT_PREEMPTED, TrainingStopped
-from rl.tracking import prepare_run_dir
+from rl.rundir import RunDir
 from tests.conftest import REPO, rlvr
 
 FAST = [
@@ -122,7 +122,7 @@ def run_in_process(tmp_path, *extra):
 
     exp = load_experiment(None, FAST + ["grpo.save_steps=1", *extra])
     out = tmp_path / "run"
-    prepare_run_dir(out, resume=False, overwrite=False)
+    RunDir(out).prepare(resume=False, overwrite=False)
     return exp, out, lambda: run(exp, out)
 
 

@@ -82,7 +82,9 @@ def test_vllm_server_evaluation_pushes_weights_once_and_returns_completions_in_o
     )
     complete, shards = trainer_completer(trainer, tok, EvalConfig(max_new_tokens=7), seed=11)
     prompts = ["What is 1 + 2?", "What is 10 + 20?"]
-    assert complete(prompts, [0, 1]) == [f"<answer>{len(tok(p)['input_ids'])}</answer>" for p in prompts]
+    texts, lengths = complete(prompts, [0, 1])
+    assert texts == [[f"<answer>{len(tok(p)['input_ids'])}</answer>"] for p in prompts]
+    assert lengths == [[len(tok(t[0])["input_ids"])] for t in texts]
     assert complete(prompts, [0, 1])  # a second call at the same step pushes no weights again
     assert calls["sync"] == 1 and trainer._last_loaded_step == 5 and shards.world == 1
     params = calls["generate"][0]

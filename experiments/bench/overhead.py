@@ -33,11 +33,11 @@ OVERRIDES = [
 
 
 def rlvr_side(exp, root: Path) -> float:
-    from rl.tracking import prepare_run_dir
+    from rl.rundir import RunDir
     from rl.train import run
 
     run_dir = root / f"rlvr-{time.time_ns()}"
-    prepare_run_dir(run_dir, resume=False, overwrite=False)
+    RunDir(run_dir).prepare(resume=False, overwrite=False)
     summary = run(exp, run_dir)
     return summary["train_seconds"] / summary["steps"]
 

@@ -1,0 +1,76 @@
+"""Trainer callbacks of `rlvr train`: `metrics.jsonl`, a quiet progress bar, and the generated-token budget.
+
+(The held-out evaluation is `rl.heldout.HeldOutEval`, preemption and non-finite guards are in `rl.resilience`, run
+health in `rl.health`: each beside what it calls.)
+
+Metric names follow TRL (`loss`, `reward`, `rewards/<name>/mean`, `kl`, `completions/mean_length`,
+`learning_rate`, `step_time`, ...) plus rlvr's per-reward counters `rewards/<name>/{items,none,timeouts,errors,
+seconds}`, `tokens/generated`, `time/generation_s` and the run-health monitor's `health/*`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from rl.rundir import is_main_process
+
+SKIP_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
+"""Keys of the Trainer's end-of-training log, which is not a step."""
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+class MetricsFile(TrainerCallback):
+    """Appends one JSON line per logging step to `metrics.jsonl`; on resume drops lines past the checkpoint."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = path
+        if resume_step is not None and path.is_file() and is_main_process():
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= resume_step
+            ]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or any(k in logs for k in SKIP_KEYS):
+            return
+        record = {"step": state.global_step, "time": round(time.time(), 3)}
+        record.update({k: _clean(v) for k, v in logs.items()})
+        record.setdefault("kl", None)  # TRL computes KL only when beta > 0 (it then needs a reference model)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class QuietProgress(ProgressCallback):
+    """The Trainer's progress bar without its per-step dump of the logs dict (metrics.jsonl and wandb have them)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        pass
+
+
+class TokenBudget(TrainerCallback):
+    """Ends training after the step at which `budget.max_generated_tokens` is reached (the same count on every
+    rank: it is summed over ranks)."""
+
+    def __init__(self, trainer, budget: int):
+        self.trainer, self.budget = trainer, budget
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer.generated_tokens >= self.budget:
+            control.should_training_stop = True
+            control.should_log = True  # the last count reaches metrics.jsonl and wandb
+            if args.save_strategy == "steps":  # the last step is a checkpoint, as at max_steps
+                control.should_save = True

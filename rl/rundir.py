@@ -1,0 +1,235 @@
+"""The run directory: every file a run writes, named once. Standard library only, so any command can use it.
+
+RUN/config.yaml            the resolved experiment (what makes a directory a run)
+RUN/state.json             what survives a resume: the warm-up's result, the held-out evaluation before GRPO
+RUN/metrics.jsonl          one line per logging step
+RUN/start/                 the warm start (when warmup.enabled)
+RUN/checkpoints/checkpoint-N/   the Trainer's checkpoints (trainer_state.json is written last)
+RUN/final/                 the trained model, or its LoRA adapter
+RUN/eval/                  held-out completions (before.jsonl, after.jsonl) and `rlvr eval` outputs
+RUN/summary.json           written at the end: a run that has it is finished
+RUN/PREEMPT, preempted.json   a preemption request, and where it stopped
+RUN/reward_errors/         the first traceback of each failing reward
+RUN/wandb/, wandb_id       the wandb run (offline files) and its id, so a resume continues it
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rl.errors import RlvrError
+
+CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+
+FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "trackio.json"}
+"""What a run writes before it has done any work worth keeping (no warm start, metrics or checkpoint yet)."""
+
+
+def world_size() -> int:
+    """Processes in this launch (accelerate and torchrun set WORLD_SIZE; one otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 of an accelerate/torchrun launch (or the only process): the one that writes run files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a JSON file atomically: other ranks may be reading it at that moment."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """A directory holding a full model (config.json) or a LoRA adapter (adapter_config.json)."""
+    return (Path(path) / "config.json").is_file() or (Path(path) / "adapter_config.json").is_file()
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    """A directory holding a peft adapter only (adapter_config.json, no config.json of a full model)."""
+    return (Path(path) / "adapter_config.json").is_file() and not (Path(path) / "config.json").is_file()
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """The Trainer writes trainer_state.json last: a checkpoint folder without it was cut off mid-save."""
+    return (path / "trainer_state.json").is_file()
+
+
+def step_of(checkpoint: Path | None) -> int:
+    """The step of a `checkpoint-N` folder; 0 for none."""
+    return int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory and the paths in it."""
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    # ------------------------------------------------------------------ files
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def start(self) -> Path:
+        return self.path / "start"
+
+    @property
+    def final(self) -> Path:
+        return self.path / "final"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def eval(self) -> Path:
+        return self.path / "eval"
+
+    @property
+    def preempt_flag(self) -> Path:
+        return self.path / "PREEMPT"
+
+    @property
+    def preempted(self) -> Path:
+        return self.path / "preempted.json"
+
+    @property
+    def reward_errors(self) -> Path:
+        return self.path / "reward_errors"
+
+    @property
+    def wandb_id(self) -> Path:
+        return self.path / "wandb_id"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------------ state
+    def is_run(self) -> bool:
+        return self.path.is_dir() and self.config.is_file()
+
+    def finished(self) -> bool:
+        return self.summary.is_file()
+
+    def read_summary(self) -> dict | None:
+        return read_json(self.summary)
+
+    def complete_checkpoints(self) -> list[tuple[int, Path]]:
+        """(step, folder) of every complete `checkpoints/checkpoint-N`, oldest first."""
+        folder = self.checkpoints
+        found = [
+            (int(match.group(1)), p)
+            for p in (folder.glob("checkpoint-*") if folder.is_dir() else [])
+            if (match := CHECKPOINT.fullmatch(p.name)) and is_complete_checkpoint(p)
+        ]
+        return sorted(found)
+
+    def last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint."""
+        done = self.complete_checkpoints()
+        return done[-1][1] if done else None
+
+    def model_checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints that hold a model or an adapter, by step."""
+        return [(step, p) for step, p in self.complete_checkpoints() if is_model_dir(p)]
+
+    def final_step(self) -> int:
+        """The step `final/` was saved at: the summary's, else the last checkpoint's."""
+        steps = (self.read_summary() or {}).get("steps")
+        if isinstance(steps, int):
+            return steps
+        done = self.model_checkpoints()
+        return done[-1][0] if done else 0
+
+    # ------------------------------------------------------------------ creating
+    @classmethod
+    def new(cls, name: str, seed: int, root: Path = Path("runs"), variant: str | None = None) -> RunDir:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        parts = [name] + ([variant] if variant else []) + [f"s{seed}", stamp]
+        return cls(root / "__".join(parts))
+
+    def prepare(self, resume: bool, overwrite: bool) -> None:
+        """Create the directory; never touch existing work without --resume or --overwrite."""
+        run_dir = self.path
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RlvrError(f"output directory {run_dir} is a file")
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            if overwrite:
+                shutil.rmtree(run_dir)
+            elif not resume:
+                raise RlvrError(
+                    f"output directory {run_dir} already exists; pass --resume to continue it or --overwrite to "
+                    "replace it"
+                )
+        elif resume:
+            raise RlvrError(f"--resume: no run to continue in {run_dir}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    def remove_failed_start(self) -> bool:
+        """Remove a directory this start created and left with nothing worth keeping, so a retry after fixing the
+        mistake needs no --overwrite. Returns whether it was removed."""
+        if self.path.is_dir() and {p.name for p in self.path.iterdir()} <= FAILED_START:
+            shutil.rmtree(self.path)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ finding
+    @classmethod
+    def find(cls, path: Path) -> tuple[RunDir, str] | None:
+        """(run, what `path` is in it: run | start | final | checkpoint) when `path` belongs to a run."""
+        path = Path(path)
+        if (path / "config.yaml").is_file() and not (path / "config.json").is_file():
+            return cls(path), "run"
+        if path.name in ("start", "final") and (path.parent / "config.yaml").is_file():
+            return cls(path.parent), path.name
+        if path.parent.name == "checkpoints" and CHECKPOINT.fullmatch(path.name):
+            if (path.parent.parent / "config.yaml").is_file():
+                return cls(path.parent.parent), "checkpoint"
+        return None
+
+    @staticmethod
+    def newest(root: Path = Path("runs")) -> Path | None:
+        """The run in `root` whose config was written last."""
+        found = [p.parent for p in root.glob("*/config.yaml")] if root.is_dir() else []
+        return max(found, key=lambda p: (p / "config.yaml").stat().st_mtime) if found else None
+
+
+def saving_checkpoint_folder(trainer, trial) -> Path:
+    """The folder the Trainer's `_save_checkpoint` is about to write (created): files written there first precede
+    trainer_state.json, which the Trainer writes last."""
+    folder = Path(trainer._get_output_dir(trial=trial)) / f"checkpoint-{trainer.state.global_step}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
