@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import re
 import types
 import typing
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from rl.distenv import world_size
 from rl.errors import RlvrError
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
@@ -548,7 +548,7 @@ def validate(exp: Experiment) -> None:
         raise RlvrError(f"logging.backends must be a list of {', '.join(BACKENDS)} (or []), got {backends!r}")
     if exp.dynamic_sampling.enabled and exp.dynamic_sampling.max_rounds < 1:
         raise RlvrError("dynamic_sampling.max_rounds must be at least 1 when dynamic sampling is enabled")
-    if exp.dynamic_sampling.enabled and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if exp.dynamic_sampling.enabled and world_size() > 1:
         raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
     if (exp.launch.gpus is not None and exp.launch.gpus < 1) or exp.launch.nodes < 1:
         raise RlvrError("launch.gpus and launch.nodes must be at least 1")

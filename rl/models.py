@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.config import ModelConfig
+from rl.distenv import world_size
 from rl.errors import RlvrError
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
@@ -243,7 +244,7 @@ def resolve_builtin(name: str, seed: int) -> Path:
 
 def main_process_first():
     """A context in which rank 0 of a multi-process launch runs first and the others wait (no-op otherwise)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         from accelerate import PartialState
 
         return PartialState().main_process_first()

@@ -15,9 +15,9 @@ import random
 
 from rl.config import WarmupConfig
 from rl.data import render_prompt
+from rl.distenv import is_main_process
 from rl.errors import RlvrError
 from rl.models import cache_dir
-from rl.tracking import is_main_process
 
 
 def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:
