@@ -527,6 +527,8 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 TEMPLATES = ("plain", "r1_zero", "chat")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 BACKENDS = ("wandb", "trackio")
+QUANTIZE = ("4bit", "8bit")
+ALL_LINEAR = "all-linear"
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
 RESERVED_GRPO_KEYS = {
     "output_dir": "--output-dir",
@@ -536,7 +538,10 @@ RESERVED_GRPO_KEYS = {
 
 
 def validate(exp: Experiment) -> None:
-    """Cross-field checks that do not need heavy imports (rewards registry and GRPOConfig fields included)."""
+    """Cross-field checks that do not need heavy imports (rewards registry and GRPOConfig fields included).
+
+    Health, precision and the curriculum own their sections' rules; their modules never import this one at run
+    time, so the lazy imports below keep the dependency one-way (tests/test_imports.py checks it)."""
     import rewards
 
     if exp.data.template not in TEMPLATES:
@@ -581,9 +586,28 @@ def validate(exp: Experiment) -> None:
 
     validate_curriculum(exp)
     if exp.model.lora is not None:
-        from rl.lora import check_lora
-
         check_lora(exp.model.lora)
+
+
+def check_lora(cfg: LoraConfig) -> None:
+    """The `model.lora` checks that need no model (rl/lora.py checks `target_modules` against the loaded one)."""
+    if cfg.r < 1:
+        raise RlvrError(f"model.lora.r must be a positive integer, got {cfg.r}")
+    if cfg.alpha <= 0:
+        raise RlvrError(f"model.lora.alpha must be above 0, got {cfg.alpha}")
+    if not 0 <= cfg.dropout < 1:
+        raise RlvrError(f"model.lora.dropout must be in [0, 1), got {cfg.dropout}")
+    if not cfg.target_modules or not all(isinstance(t, str) and t for t in cfg.target_modules):
+        raise RlvrError(f"model.lora.target_modules must be a non-empty list of names, got {cfg.target_modules}")
+    if ALL_LINEAR in cfg.target_modules and len(cfg.target_modules) > 1:
+        raise RlvrError("model.lora.target_modules: 'all-linear' stands alone (it already takes every linear layer)")
+    if cfg.quantize is not None and cfg.quantize not in QUANTIZE:
+        raise RlvrError(f"model.lora.quantize must be one of {', '.join(QUANTIZE)} or null, got {cfg.quantize!r}")
+    if cfg.quantize and cfg.merge:
+        raise RlvrError(
+            "model.lora.merge cannot merge into a quantised base; save the adapter (merge: false) and merge it "
+            "into the full-precision base afterwards"
+        )
 
 
 def grpo_field_names() -> list[str]:
