@@ -24,6 +24,15 @@ from rl.errors import RlvrError
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = PACKAGE_CONFIGS / "tiny-arith.yaml"
 
+# Fixed sets of values some fields below take, defined once: `rlvr eval` offers the same ones.
+BUILTIN_PREFIX = "builtin:"
+"""A `model.name_or_path` or `data.source` starting with this names something rlvr builds offline."""
+TEMPLATES = ("plain", "r1_zero", "chat")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+BACKENDS = ("wandb", "trackio")
+QUANTIZE = ("4bit", "8bit")
+ALL_LINEAR = "all-linear"
+
 
 @dataclass
 class LoraConfig:
@@ -524,11 +533,6 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- validation
 
-TEMPLATES = ("plain", "r1_zero", "chat")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-BACKENDS = ("wandb", "trackio")
-QUANTIZE = ("4bit", "8bit")
-ALL_LINEAR = "all-linear"
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
 RESERVED_GRPO_KEYS = {
     "output_dir": "--output-dir",

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl.config import ModelConfig
+from rl.config import BUILTIN_PREFIX, ModelConfig
 from rl.distenv import world_size
 from rl.errors import RlvrError
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
-BUILTIN_PREFIX = "builtin:"
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 SPECIALS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<unk>"]
 # Shapes from ../shared/FINDINGS.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
