@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 import types
 import typing
@@ -621,12 +622,33 @@ def grpo_field_names() -> list[str]:
 
 
 # Fields whose bad values TRL 1.16 only notices mid-training (after minutes of rollouts): check them up front.
-GRPO_CHOICES = {
-    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
-    "scale_rewards": ("group", "batch", "none", True, False),
-    "importance_sampling_level": ("token", "sequence"),
-    "vllm_mode": ("server", "colocate"),
-}
+GRPO_CHOICE_FIELDS = ("loss_type", "scale_rewards", "importance_sampling_level", "vllm_mode")
+# A name in single quotes in a help text (`'dapo'`), not the value of a named argument (`level='sequence'`).
+_QUOTED = re.compile(r"(?<![=\w`'])([`']+)(\w+)([`']+)")
+
+
+@functools.cache
+def grpo_choices() -> dict[str, tuple]:
+    """The values TRL allows for each of GRPO_CHOICE_FIELDS, read from its GRPOConfig help texts (the only place
+    TRL lists them): the single-quoted names that are not field names, then True and False if the help offers both
+    (scale_rewards: `True` or 'group', `False` or 'none')."""
+    from trl import GRPOConfig
+
+    fields = {f.name: f for f in dataclasses.fields(GRPOConfig)}
+    choices = {}
+    for name in GRPO_CHOICE_FIELDS:
+        help_text = fields[name].metadata.get("help", "") if name in fields else ""
+        quoted = [v for pre, v, post in _QUOTED.findall(help_text) if "'" in pre + post and v not in fields]
+        values: list = list(dict.fromkeys(quoted))
+        if len(values) < 2:
+            raise RlvrError(
+                f"cannot read the values of grpo.{name} from trl.GRPOConfig's help text (has TRL changed its "
+                "layout?); update rl.config.grpo_choices"
+            )
+        if "`True`" in help_text and "`False`" in help_text:
+            values += [True, False]
+        choices[name] = tuple(values)
+    return choices
 
 
 def validate_grpo_keys(grpo: dict[str, Any]) -> None:
@@ -638,8 +660,8 @@ def validate_grpo_keys(grpo: dict[str, Any]) -> None:
             raise RlvrError(
                 f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}"
             )
-        if key in GRPO_CHOICES and value not in GRPO_CHOICES[key]:
-            choices = ", ".join(str(c) for c in GRPO_CHOICES[key])
+        if key in GRPO_CHOICE_FIELDS and value not in grpo_choices()[key]:
+            choices = ", ".join(str(c) for c in grpo_choices()[key])
             raise RlvrError(f"grpo.{key} must be one of {choices}, got {value!r}")
 
 
