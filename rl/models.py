@@ -31,7 +31,7 @@ from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 SPECIALS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<unk>"]
-# Shapes from ../shared/FINDINGS.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
+# Shapes from docs/measurements.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
 TINY_SHAPES = {
     "hidden_size": 128,
     "num_hidden_layers": 4,
