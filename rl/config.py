@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
+import functools
 import re
 import types
 import typing
@@ -19,10 +19,20 @@ from typing import Any
 
 import yaml
 
+from rl.distenv import world_size
 from rl.errors import RlvrError
 
 PACKAGE_CONFIGS = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = PACKAGE_CONFIGS / "tiny-arith.yaml"
+
+# Fixed sets of values some fields below take, defined once: `rlvr eval` offers the same ones.
+BUILTIN_PREFIX = "builtin:"
+"""A `model.name_or_path` or `data.source` starting with this names something rlvr builds offline."""
+TEMPLATES = ("plain", "r1_zero", "chat")
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+BACKENDS = ("wandb", "trackio")
+QUANTIZE = ("4bit", "8bit")
+ALL_LINEAR = "all-linear"
 
 
 @dataclass
@@ -524,9 +534,6 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- validation
 
-TEMPLATES = ("plain", "r1_zero", "chat")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-BACKENDS = ("wandb", "trackio")
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
 RESERVED_GRPO_KEYS = {
     "output_dir": "--output-dir",
@@ -536,7 +543,10 @@ RESERVED_GRPO_KEYS = {
 
 
 def validate(exp: Experiment) -> None:
-    """Cross-field checks that do not need heavy imports (rewards registry and GRPOConfig fields included)."""
+    """Cross-field checks that do not need heavy imports (rewards registry and GRPOConfig fields included).
+
+    Health, precision and the curriculum own their sections' rules; their modules never import this one at run
+    time, so the lazy imports below keep the dependency one-way (tests/test_imports.py checks it)."""
     import rewards
 
     if exp.data.template not in TEMPLATES:
@@ -548,7 +558,7 @@ def validate(exp: Experiment) -> None:
         raise RlvrError(f"logging.backends must be a list of {', '.join(BACKENDS)} (or []), got {backends!r}")
     if exp.dynamic_sampling.enabled and exp.dynamic_sampling.max_rounds < 1:
         raise RlvrError("dynamic_sampling.max_rounds must be at least 1 when dynamic sampling is enabled")
-    if exp.dynamic_sampling.enabled and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if exp.dynamic_sampling.enabled and world_size() > 1:
         raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
     if (exp.launch.gpus is not None and exp.launch.gpus < 1) or exp.launch.nodes < 1:
         raise RlvrError("launch.gpus and launch.nodes must be at least 1")
@@ -581,9 +591,28 @@ def validate(exp: Experiment) -> None:
 
     validate_curriculum(exp)
     if exp.model.lora is not None:
-        from rl.lora import check_lora
-
         check_lora(exp.model.lora)
+
+
+def check_lora(cfg: LoraConfig) -> None:
+    """The `model.lora` checks that need no model (rl/lora.py checks `target_modules` against the loaded one)."""
+    if cfg.r < 1:
+        raise RlvrError(f"model.lora.r must be a positive integer, got {cfg.r}")
+    if cfg.alpha <= 0:
+        raise RlvrError(f"model.lora.alpha must be above 0, got {cfg.alpha}")
+    if not 0 <= cfg.dropout < 1:
+        raise RlvrError(f"model.lora.dropout must be in [0, 1), got {cfg.dropout}")
+    if not cfg.target_modules or not all(isinstance(t, str) and t for t in cfg.target_modules):
+        raise RlvrError(f"model.lora.target_modules must be a non-empty list of names, got {cfg.target_modules}")
+    if ALL_LINEAR in cfg.target_modules and len(cfg.target_modules) > 1:
+        raise RlvrError("model.lora.target_modules: 'all-linear' stands alone (it already takes every linear layer)")
+    if cfg.quantize is not None and cfg.quantize not in QUANTIZE:
+        raise RlvrError(f"model.lora.quantize must be one of {', '.join(QUANTIZE)} or null, got {cfg.quantize!r}")
+    if cfg.quantize and cfg.merge:
+        raise RlvrError(
+            "model.lora.merge cannot merge into a quantised base; save the adapter (merge: false) and merge it "
+            "into the full-precision base afterwards"
+        )
 
 
 def grpo_field_names() -> list[str]:
@@ -593,12 +622,33 @@ def grpo_field_names() -> list[str]:
 
 
 # Fields whose bad values TRL 1.16 only notices mid-training (after minutes of rollouts): check them up front.
-GRPO_CHOICES = {
-    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
-    "scale_rewards": ("group", "batch", "none", True, False),
-    "importance_sampling_level": ("token", "sequence"),
-    "vllm_mode": ("server", "colocate"),
-}
+GRPO_CHOICE_FIELDS = ("loss_type", "scale_rewards", "importance_sampling_level", "vllm_mode")
+# A name in single quotes in a help text (`'dapo'`), not the value of a named argument (`level='sequence'`).
+_QUOTED = re.compile(r"(?<![=\w`'])([`']+)(\w+)([`']+)")
+
+
+@functools.cache
+def grpo_choices() -> dict[str, tuple]:
+    """The values TRL allows for each of GRPO_CHOICE_FIELDS, read from its GRPOConfig help texts (the only place
+    TRL lists them): the single-quoted names that are not field names, then True and False if the help offers both
+    (scale_rewards: `True` or 'group', `False` or 'none')."""
+    from trl import GRPOConfig
+
+    fields = {f.name: f for f in dataclasses.fields(GRPOConfig)}
+    choices = {}
+    for name in GRPO_CHOICE_FIELDS:
+        help_text = fields[name].metadata.get("help", "") if name in fields else ""
+        quoted = [v for pre, v, post in _QUOTED.findall(help_text) if "'" in pre + post and v not in fields]
+        values: list = list(dict.fromkeys(quoted))
+        if len(values) < 2:
+            raise RlvrError(
+                f"cannot read the values of grpo.{name} from trl.GRPOConfig's help text (has TRL changed its "
+                "layout?); update rl.config.grpo_choices"
+            )
+        if "`True`" in help_text and "`False`" in help_text:
+            values += [True, False]
+        choices[name] = tuple(values)
+    return choices
 
 
 def validate_grpo_keys(grpo: dict[str, Any]) -> None:
@@ -610,8 +660,8 @@ def validate_grpo_keys(grpo: dict[str, Any]) -> None:
             raise RlvrError(
                 f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}"
             )
-        if key in GRPO_CHOICES and value not in GRPO_CHOICES[key]:
-            choices = ", ".join(str(c) for c in GRPO_CHOICES[key])
+        if key in GRPO_CHOICE_FIELDS and value not in grpo_choices()[key]:
+            choices = ", ".join(str(c) for c in grpo_choices()[key])
             raise RlvrError(f"grpo.{key} must be one of {choices}, got {value!r}")
 
 

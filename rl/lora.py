@@ -17,32 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl.config import LoraConfig
+from rl.config import ALL_LINEAR, LoraConfig
 from rl.errors import RlvrError
-
-QUANTIZE = ("4bit", "8bit")
-ALL_LINEAR = "all-linear"
-
-
-def check_lora(cfg: LoraConfig) -> None:
-    """Config-time checks of the `model.lora` section (no heavy imports)."""
-    if cfg.r < 1:
-        raise RlvrError(f"model.lora.r must be a positive integer, got {cfg.r}")
-    if cfg.alpha <= 0:
-        raise RlvrError(f"model.lora.alpha must be above 0, got {cfg.alpha}")
-    if not 0 <= cfg.dropout < 1:
-        raise RlvrError(f"model.lora.dropout must be in [0, 1), got {cfg.dropout}")
-    if not cfg.target_modules or not all(isinstance(t, str) and t for t in cfg.target_modules):
-        raise RlvrError(f"model.lora.target_modules must be a non-empty list of names, got {cfg.target_modules}")
-    if ALL_LINEAR in cfg.target_modules and len(cfg.target_modules) > 1:
-        raise RlvrError("model.lora.target_modules: 'all-linear' stands alone (it already takes every linear layer)")
-    if cfg.quantize is not None and cfg.quantize not in QUANTIZE:
-        raise RlvrError(f"model.lora.quantize must be one of {', '.join(QUANTIZE)} or null, got {cfg.quantize!r}")
-    if cfg.quantize and cfg.merge:
-        raise RlvrError(
-            "model.lora.merge cannot merge into a quantised base; save the adapter (merge: false) and merge it "
-            "into the full-precision base afterwards"
-        )
 
 
 def linear_names(model) -> list[str]:

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl.config import ModelConfig
+from rl.config import BUILTIN_PREFIX, ModelConfig
+from rl.distenv import world_size
 from rl.errors import RlvrError
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
-BUILTIN_PREFIX = "builtin:"
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 SPECIALS = ["<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>", "<unk>"]
-# Shapes from ../shared/FINDINGS.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
+# Shapes from docs/measurements.md: ~0.9M parameters, learns 3-digit addition in ~100 s on 2 cores.
 TINY_SHAPES = {
     "hidden_size": 128,
     "num_hidden_layers": 4,
@@ -243,7 +243,7 @@ def resolve_builtin(name: str, seed: int) -> Path:
 
 def main_process_first():
     """A context in which rank 0 of a multi-process launch runs first and the others wait (no-op otherwise)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         from accelerate import PartialState
 
         return PartialState().main_process_first()

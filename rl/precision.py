@@ -5,7 +5,7 @@ One rule, decided once per run by `decide` and printed by `Precision.describe`:
 - **Parameters the optimizer steps are fp32** (mixed precision). With `grpo.bf16: true` the forward and backward
   run in bf16 by autocast; the weights and AdamW's update stay fp32. Pure bf16 loses every update smaller than half
   a bf16 ulp (2^-9 of the weight): at RL learning rates (1e-6) a weight of 0.02 never moves (measured in
-  ../shared/FINDINGS.md: 7,150 of 998,912 weights changed in one step, against 998,434 in fp32).
+  docs/measurements.md: 7,150 of 998,912 weights changed in one step, against 998,434 in fp32).
 - **Who keeps the fp32 copy depends on the engine.** DeepSpeed ZeRO (any stage, with bf16 on) keeps fp32 master
   partitions in its optimizer (`single_partition_of_fp32_groups` in ZeRO-1/2, `fp32_partitioned_groups_flat` in
   ZeRO-3, `BF16_Optimizer` at stage 0) and casts the module to bf16 itself, so the model loads in `model.dtype`

@@ -1,7 +1,7 @@
 """Supervised warm-up: teach a from-scratch model the answer format and some skill before GRPO.
 
 GRPO only learns from groups whose rewards differ, so a policy that is never right learns nothing
-(../shared/FINDINGS.md: from 14% accuracy GRPO gave no gain; from ~55% it gained ~25 points). The warm-up trains
+(docs/measurements.md: from 14% accuracy GRPO gave no gain; from ~55% it gained ~25 points). The warm-up trains
 on the rows' `solution` column (loss on the completion only) and stops as soon as greedy accuracy on a probe of
 *training* prompts reaches `target_accuracy` - more robust than a fixed step count, since accuracy jumps from ~2%
 to ~50% within a few dozen steps. The result is cached by a hash of everything that determines it.
@@ -15,9 +15,9 @@ import random
 
 from rl.config import EvalConfig, Experiment, WarmupConfig
 from rl.data import render_prompt
+from rl.distenv import is_main_process
 from rl.errors import RlvrError
 from rl.models import cache_dir
-from rl.rundir import is_main_process
 
 
 def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:

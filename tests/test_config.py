@@ -2,6 +2,7 @@
 
 import pytest
 
+from rl import config
 from rl.config import Experiment, apply_override, dump_yaml, load_experiment
 from rl.errors import RlvrError
 
@@ -96,3 +97,37 @@ def test_bad_overrides(item):
 def test_missing_config_file():
     with pytest.raises(RlvrError, match="config file not found"):
         load_experiment("does/not/exist.yaml")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("grpo.loss_type=foo", "grpo.loss_type must be one of grpo, dr_grpo, dapo, bnpo, cispo, sapo, luspo, vespo"),
+        ("grpo.scale_rewards=maybe", "grpo.scale_rewards must be one of group, batch, none, True, False, got 'maybe'"),
+        ("grpo.importance_sampling_level=x", "grpo.importance_sampling_level must be one of token, sequence, got 'x'"),
+        ("grpo.vllm_mode=y", "grpo.vllm_mode must be one of server, colocate, got 'y'"),
+    ],
+)
+def test_grpo_values_trl_would_reject_mid_training(override, message):
+    with pytest.raises(RlvrError) as err:
+        load_experiment(None, [override])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["grpo.scale_rewards=true", "grpo.scale_rewards=none", "grpo.loss_type=dr_grpo"])
+def test_grpo_values_trl_takes(override):
+    load_experiment(None, [override])
+
+
+def test_grpo_choices_fail_loudly_when_trl_changes_its_help_texts(monkeypatch):
+    import dataclasses
+
+    import trl
+
+    @dataclasses.dataclass
+    class Reworded:
+        loss_type: str = dataclasses.field(default="dapo", metadata={"help": "See the docs for the loss types."})
+
+    monkeypatch.setattr(trl, "GRPOConfig", Reworded)
+    with pytest.raises(RlvrError, match="cannot read the values of grpo.loss_type from trl.GRPOConfig's help text"):
+        config.grpo_choices.__wrapped__()

@@ -4,7 +4,7 @@ r"""A real pretrained model, offline: SmolLM2-135M-Instruct (GGUF from the PyPI 
     .venv/bin/python -m pytest -m slow tests/test_eval_smollm2.py -s
 
 Greedy, chat template, a \boxed{} system prompt, the first 50 GSM8K test problems on CPU (about 3 minutes on 2
-cores). The model is for realism, not accuracy: expect a single-digit pass@1 (../shared/FINDINGS.md: 1/50).
+cores). The model is for realism, not accuracy: expect a single-digit pass@1 (docs/measurements.md: 1/50).
 """
 
 import importlib.util
