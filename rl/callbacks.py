@@ -19,7 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from rl.rundir import is_main_process
+from rl.distenv import is_main_process
 
 SKIP_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
 """Keys of the Trainer's end-of-training log, which is not a step."""

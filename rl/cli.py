@@ -215,7 +215,8 @@ def cmd_eval(args) -> int:
 
 def cmd_train(args) -> int:
     from rl.config import dump_yaml, load_experiment
-    from rl.rundir import RunDir, world_size
+    from rl.distenv import world_size
+    from rl.rundir import RunDir
 
     if args.resume is not None and args.overwrite:
         raise RlvrError("--resume and --overwrite contradict each other; pick one")
@@ -268,8 +269,8 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     otherwise, for the recipe's stated hardware as `rlvr launch` would run it."""
     import os
 
+    from rl.distenv import world_size
     from rl.memory import dry_run_budget
-    from rl.rundir import world_size
 
     if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith("builtin:") and config:
         from rl.launch import make_plan

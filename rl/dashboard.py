@@ -67,7 +67,8 @@ def run_name(exp, run_dir: Path) -> str:
 
 def start_trackio(exp, run_dir: Path, config: dict[str, Any], resume: bool):
     """Start (or, on resume, continue) the run's trackio run; None unless `trackio` is among the backends."""
-    from rl.rundir import is_main_process, write_json
+    from rl.distenv import is_main_process
+    from rl.rundir import write_json
 
     if "trackio" not in exp.logging.backends or not is_main_process():
         return None

@@ -24,9 +24,10 @@ from __future__ import annotations
 from transformers import TrainerCallback
 
 from rl.config import EvalConfig
+from rl.distenv import is_main_process
 from rl.evaluate import Sampling, Shards, evaluate, gather_from_ranks, sample, vllm_generate
 from rl.metrics import flatten
-from rl.rundir import RunDir, is_main_process, write_json
+from rl.rundir import RunDir, write_json
 
 
 def _backend(trainer) -> str:

@@ -31,16 +31,6 @@ FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "tracki
 """What a run writes before it has done any work worth keeping (no warm start, metrics or checkpoint yet)."""
 
 
-def world_size() -> int:
-    """Processes in this launch (accelerate and torchrun set WORLD_SIZE; one otherwise)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    """Rank 0 of an accelerate/torchrun launch (or the only process): the one that writes run files."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write a JSON file atomically: other ranks may be reading it at that moment."""
     tmp = path.with_name(f".{path.name}.tmp")

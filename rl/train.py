@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rl.config import Experiment, dump_yaml
+from rl.distenv import is_main_process
 from rl.errors import RlvrError
-from rl.rundir import RunDir, is_main_process, read_json, step_of, write_json
+from rl.rundir import RunDir, read_json, step_of, write_json
 from rl.tracking import start_wandb, wandb_mode
 
 
