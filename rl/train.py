@@ -24,7 +24,6 @@ from rl.errors import RlvrError
 from rl.health import HealthStopped, stop_message
 from rl.health import make_callback as make_health
 from rl.resilience import (
-    GuardedReward,
     NonFiniteGuard,
     Preempted,
     PreemptionCallback,
@@ -41,6 +40,7 @@ from rl.tracking import (
     wandb_mode,
     write_json,
 )
+from rl.trainer_reward import TrainerReward
 
 
 def build_reward_funcs(exp: Experiment) -> list:
@@ -155,7 +155,7 @@ def make_trainer_class():
             counters = {
                 f"rewards/{fn.__name__}/{key}": value
                 for fn in self.reward_funcs
-                for key, value in getattr(fn, "pop_metrics", dict)().items()
+                for key, value in fn.pop_metrics().items()
             }
             n = self.accelerator.num_processes
             if n == 1 or not counters:
@@ -322,7 +322,6 @@ def run(
     from rl.lora import peft_config, prepare, save_final
     from rl.models import load_policy
     from rl.precision import decide, trainable_dtypes, upcast_trainable
-    from rl.templates import RenderedPrompts
     from rl.warmup import warm_start
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
@@ -341,10 +340,10 @@ def run(
         (run_dir / "PREEMPT").unlink(missing_ok=True)
         (run_dir / "preempted.json").unlink(missing_ok=True)
 
-    reward_funcs = [GuardedReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
+    reward_funcs = [TrainerReward(fn, run_dir if main else None) for fn in build_reward_funcs(exp)]
     health = make_health(exp, run_dir, main)  # run health (None when health.enabled is false)
     if health is not None:
-        reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
+        health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
     backends = report_to(exp, main)
     if "trackio" in backends:  # before anything imports trackio (TRL's GRPOTrainer does)
         from rl.dashboard import store_for, use_store
@@ -362,7 +361,8 @@ def run(
     train_rows, eval_rows = data if data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
     loaded_dtype = model.dtype
-    reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
+    for fn in reward_funcs:
+        fn.tokenizer = tokenizer  # renders chat prompts, so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
         f"({sum(getattr(p, 'ds_numel', p.numel()) for p in model.parameters()) / 1e6:.1f}M params)  "
