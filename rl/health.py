@@ -533,29 +533,20 @@ class Monitor:
 
 
 class Tap:
-    """Wraps the accuracy reward: keeps this process's latest paid (completion, gold) pairs for regrading.
+    """An observer of the accuracy reward (`TrainerReward.observers`): keeps this process's latest paid (completion,
+    gold) pairs for regrading; the completions as the reward read them, golds from the `column` it grades against."""
 
-    Everything else (`__name__`, `pop_metrics`, counters) is the wrapped reward's."""
-
-    def __init__(self, fn, column: str):
-        self.fn, self.column = fn, column
-        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+    def __init__(self, column: str):
+        self.column = column
         self.paid: list[tuple[str, str]] = []
 
-    def __call__(self, completions, **kwargs):
+    def __call__(self, completions, scores, columns: dict) -> None:
         from rewards.text import completions_text
 
-        scores = self.fn(completions, **kwargs)
-        golds = kwargs.get(self.column)
+        golds = columns.get(self.column)
         if golds is not None and len(golds) == len(scores):
-            texts = completions_text(completions, kwargs.get("prompts"))
+            texts = completions_text(completions, columns.get("prompts"))
             self.paid = [(t, str(g)) for t, g, s in zip(texts, golds, scores, strict=True) if s is not None and s > 0]
-        return scores
-
-    def __getattr__(self, name: str):
-        if name.startswith("__") or "fn" not in self.__dict__:
-            raise AttributeError(name)
-        return getattr(self.fn, name)
 
 
 def regrade(paid: Sequence[tuple[str, str]], sample: int, timeout: float, rng: random.Random) -> list[dict]:
@@ -614,16 +605,15 @@ def make_callback(exp, run_dir: Path, main: bool):
             self.online = False
             self.trackio_run = None  # local: its alerts always go out
 
-        def tap_rewards(self, funcs: list) -> list:
-            """Wrap the accuracy reward when it can be regraded (math_accuracy: golds in its column)."""
+        def tap_rewards(self, funcs: list) -> None:
+            """Observe the accuracy reward (a `TrainerReward` of `funcs`) when it can be regraded (math_accuracy:
+            golds in its column)."""
             ctx, gd = self.monitor.ctx, cfg.grader_disagreement
             if not gd.enabled or ctx.accuracy != "math_accuracy":
-                return funcs
+                return
             i = ctx.rewards.index(ctx.accuracy)
-            column = exp.rewards[i].params.get("column", "answer")
-            funcs = list(funcs)
-            funcs[i] = self.tap = Tap(funcs[i], column)
-            return funcs
+            self.tap = Tap(exp.rewards[i].params.get("column", "answer"))
+            funcs[i].observers.append(self.tap)
 
         def replay(self, metrics_file: Path, up_to_step: int) -> None:
             """On a resume: rebuild the detectors' state from `metrics_file`'s records up to the checkpoint's step,

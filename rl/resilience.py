@@ -7,7 +7,8 @@ checkpoints.
   the last checkpoint on disk is still a good one.
 - A reward that raises on some items: those items score None (the reward library counts them in
   `rewards/<name>/errors`) and the first traceback per reward is kept in `RUN/reward_errors/<name>.txt`. A reward
-  that fails on every item of a batch stops the run (exit code 3) instead of training on nothing.
+  that fails on every item of a batch stops the run (exit code 3) instead of training on nothing
+  (`rl.trainer_reward.TrainerReward`).
 - A checkpoint folder without `trainer_state.json` (the Trainer writes it last) was cut off mid-save: it is moved
   aside as `incomplete-checkpoint-N` so neither resume nor checkpoint rotation mistakes it for a good one.
 """
@@ -15,7 +16,6 @@ checkpoints.
 from __future__ import annotations
 
 import signal
-import traceback
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -160,52 +160,6 @@ def non_finite_message(what: str, step: int, checkpoints: str) -> str:
     last = RunDir(Path(checkpoints).parent).last_checkpoint()
     keep = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
     return f"non-finite {what} at step {step}; stopped before applying it ({keep})"
-
-
-class GuardedReward:
-    """Wraps a reward for the trainer: keeps its first traceback, stops the run when a whole batch fails.
-
-    Keeps the wrapped reward's `__name__` (TRL's log keys) and `pop_metrics` (rlvr's counters).
-    """
-
-    def __init__(self, fn, run_dir: Path | None):
-        self.fn = fn
-        self.__name__ = fn.__name__
-        self.run_dir = run_dir
-        self.written = False
-
-    def pop_metrics(self) -> dict[str, float]:
-        return getattr(self.fn, "pop_metrics", dict)()
-
-    def _keep(self, text: str | None) -> None:
-        if text and not self.written and self.run_dir is not None:
-            folder = self.run_dir / "reward_errors"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{self.__name__}.txt").write_text(text)
-            self.written = True
-
-    def __call__(self, completions, **kwargs):
-        step = getattr(kwargs.get("trainer_state"), "global_step", -1) + 1
-        try:
-            scores = self.fn(completions, **kwargs)
-        except Exception as e:  # the whole call failed: every item of the batch
-            self._keep(traceback.format_exc())
-            raise TrainingStopped(
-                f"reward '{self.__name__}' raised on the whole batch at step {step}: "
-                f"{type(e).__name__}: {e}".splitlines()[0]
-            ) from None
-        self._keep(getattr(self.fn, "first_traceback", None))
-        failed = getattr(self.fn, "last_call_errors", 0)
-        if completions and failed >= len(completions):
-            where = (
-                f" (first traceback: {self.run_dir / 'reward_errors' / (self.__name__ + '.txt')})"
-                if self.written
-                else ""
-            )
-            raise TrainingStopped(
-                f"reward '{self.__name__}' failed on all {len(completions)} items of the batch at step {step}{where}"
-            )
-        return scores
 
 
 def quarantine_partial_checkpoints(run_dir: Path) -> list[Path]:

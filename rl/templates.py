@@ -11,9 +11,9 @@ Each tiny family speaks its real family's chat format, with the same special tok
 A template that *prefills* `<think>` (DeepSeek-R1-Distill style) puts the opening tag in the prompt, so the policy's
 completion starts inside the chain of thought and lacks it. The rewards library restores it when the `prompts` it
 is given end with `<think>` (`rewards.text.with_prefill`), but for chat data TRL hands rewards the prompt as *chat
-messages*, whose last message is the user's question: the prefill is invisible there. `RenderedPrompts` wraps each
-reward so that it receives the rendered prompt text instead, exactly what the policy was conditioned on; the
-held-out evaluation grades with rendered prompts for the same reason (`render_prompts`).
+messages*, whose last message is the user's question: the prefill is invisible there. The trainer's reward wrapper
+(`rl.trainer_reward.TrainerReward`) hands each reward the rendered prompt text instead (`render_prompts`), exactly
+what the policy was conditioned on; the held-out evaluation grades with rendered prompts for the same reason.
 """
 
 from __future__ import annotations
@@ -78,26 +78,3 @@ def prefills_think(tokenizer, question: str = "What is 1 + 1?") -> bool:
         return False
     text = render_prompt([{"role": "user", "content": question}], tokenizer)
     return text.rstrip().endswith("<think>")
-
-
-class RenderedPrompts:
-    """A reward called with `prompts=` rendered to text, so a prompt-prefilled `<think>` is seen (see above).
-
-    Everything else (`__name__`, `pop_metrics`, counters) is the wrapped reward's.
-    """
-
-    def __init__(self, fn, tokenizer):
-        self.fn = fn
-        self.tokenizer = tokenizer
-        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
-
-    def __call__(self, completions, **kwargs):
-        prompts = kwargs.get("prompts")
-        if isinstance(prompts, (list, tuple)) and any(is_conversational(p) for p in prompts):
-            kwargs["prompts"] = render_prompts(list(prompts), self.tokenizer)
-        return self.fn(completions, **kwargs)
-
-    def __getattr__(self, name: str):
-        if name.startswith("__") or "fn" not in self.__dict__:  # pickling and copying look before __init__ ran
-            raise AttributeError(name)
-        return getattr(self.fn, name)

@@ -227,8 +227,8 @@ def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | Non
     from rl.health import make_callback as make_health
     from rl.models import load_policy
     from rl.precision import decide
-    from rl.resilience import GuardedReward, quarantine_partial_checkpoints
-    from rl.templates import RenderedPrompts
+    from rl.resilience import quarantine_partial_checkpoints
+    from rl.trainer_reward import TrainerReward
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
     console = Console()
@@ -246,16 +246,17 @@ def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | Non
         run.preempted.unlink(missing_ok=True)
 
     built = checked.rewards if checked is not None else build_reward_funcs(exp)
-    reward_funcs = [GuardedReward(fn, run.path if main else None) for fn in built]
+    reward_funcs = [TrainerReward(fn, run.path if main else None) for fn in built]
     health = make_health(exp, run.path, main)  # run health (None when health.enabled is false)
     if health is not None:
-        reward_funcs = health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
+        health.tap_rewards(reward_funcs)  # keeps the accuracy reward's paid answers for regrading
     backends = trackio_store(report_to(exp, main), run, console)
     args = grpo_args(exp, run.path, backends)  # validates `grpo:` before slow work
     precision = decide(exp.model, args)
     rows = checked.data if checked is not None and checked.data is not None else load_data(exp.data)
     model, tokenizer, location = load_policy(exp.model, exp.seed)
-    reward_funcs = [RenderedPrompts(fn, tokenizer) for fn in reward_funcs]  # so a prefilled <think> is seen
+    for fn in reward_funcs:
+        fn.tokenizer = tokenizer  # renders chat prompts, so a prefilled <think> is seen
     console.print(
         f"[bold]rlvr[/] {exp.name}  seed {exp.seed}  model {exp.model.name_or_path}  "
         f"({sum(getattr(p, 'ds_numel', p.numel()) for p in model.parameters()) / 1e6:.1f}M params)  "

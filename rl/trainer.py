@@ -79,7 +79,7 @@ def make_trainer_class():
             counters = {
                 f"rewards/{fn.__name__}/{key}": value
                 for fn in self.reward_funcs
-                for key, value in getattr(fn, "pop_metrics", dict)().items()
+                for key, value in fn.pop_metrics().items()
             }
             n = self.accelerator.num_processes
             if n == 1 or not counters:

@@ -423,13 +423,15 @@ def test_context_finds_the_accuracy_reward_and_the_trained_others():
 
 def test_tap_keeps_the_paid_pairs_and_passes_everything_through():
     import rewards
+    from rl.trainer_reward import TrainerReward
 
-    fn = rewards.build("math_accuracy")
-    tap = Tap(fn, "answer")
+    fn = TrainerReward(rewards.build("math_accuracy"))
+    tap = Tap("answer")
+    fn.observers.append(tap)
     texts = ["<think>x</think><answer>4</answer>", "<think>x</think><answer>5</answer>"]
-    assert tap(texts, answer=["4", "4"]) == [1.0, 0.0]
+    assert fn(texts, answer=["4", "4"]) == [1.0, 0.0]
     assert tap.paid == [(texts[0], "4")]
-    assert tap.__name__ == "math_accuracy" and tap.pop_metrics()["items"] == 2
+    assert fn.__name__ == "math_accuracy" and fn.pop_metrics()["items"] == 2
 
 
 @pytest.mark.parametrize(

@@ -2,19 +2,21 @@
 
 The same completions are scored twice: after a plain prompt with the full completion (`<think>` included), and
 after the prefilled prompt with the completion the policy actually writes (no opening `<think>`), the prompt given
-as rendered text, as chat messages the way TRL hands it to rewards (through `rl.templates.RenderedPrompts`), and in
+as rendered text, as chat messages the way TRL hands it to rewards (through `rl.trainer_reward.TrainerReward`), and in
 the held-out evaluation. open-r1 warns that its format reward breaks in the prefilled case; here it must not.
 """
 
 import pytest
 
 import rewards
+from rewards.base import Reward
 from rewards.math import extract_answer, grade
 from rewards.text import completions_text
 from rl.data import R1_ZERO, render_prompt
 from rl.evaluate import score_samples
 from rl.models import build_char_tokenizer
-from rl.templates import RenderedPrompts, prefills_think
+from rl.templates import prefills_think
+from rl.trainer_reward import TrainerReward
 
 QUESTION = "What is 7 + 9?"
 MESSAGES = [{"role": "user", "content": QUESTION}]
@@ -72,8 +74,8 @@ def test_trl_chat_prompts_reach_rewards_rendered(tok):
     golds = ["16"] * n
     completions = [[{"role": "assistant", "content": c}] for c, _, _ in TABLE]
     prompts = [MESSAGES] * n
-    fmt = RenderedPrompts(rewards.build("think_format"), tok)
-    acc = RenderedPrompts(rewards.build("math_accuracy"), tok)
+    fmt = TrainerReward(rewards.build("think_format"), tokenizer=tok)
+    acc = TrainerReward(rewards.build("math_accuracy"), tokenizer=tok)
     assert fmt.__name__ == "think_format" and acc.pop_metrics()["none"] == 0
     assert fmt(completions, prompts=prompts) == [float(f) for _, f, _ in TABLE]
     assert acc(completions, prompts=prompts, answer=golds) == [float(c) for _, _, c in TABLE]
@@ -92,7 +94,7 @@ def test_evaluation_grades_prefilled_chat_prompts(tok):
 
 def test_templates_without_prefill_are_left_alone():
     tok = build_char_tokenizer("tiny-llama")
-    fmt = RenderedPrompts(rewards.build("think_format"), tok)
+    fmt = TrainerReward(rewards.build("think_format"), tokenizer=tok)
     assert not prefills_think(tok)
     full = [[{"role": "assistant", "content": "<think>" + c}] for c, _, _ in TABLE]
     assert fmt(full, prompts=[MESSAGES] * len(TABLE)) == [f for _, f, _ in TABLE]
@@ -117,6 +119,13 @@ def test_what_trl_hands_rewards(tok, tmp_path):
         fn.__name__ = name
         return fn
 
+    class Recorded(Reward):
+        name = "rendered"
+
+        def score(self, texts, columns, tally):
+            seen[self.name] = (columns["prompts"], texts)
+            return [0.0] * len(texts)
+
     build_tiny("tiny-deepseek", 0, tmp_path / "model")
     model, tokenizer, _ = load_policy(ModelConfig(name_or_path=str(tmp_path / "model")), 0)
     args = GRPOConfig(
@@ -135,7 +144,7 @@ def test_what_trl_hands_rewards(tok, tmp_path):
     data = to_dataset([{"prompt": MESSAGES, "answer": "16"}] * 4)
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=[record("raw"), RenderedPrompts(record("rendered"), tokenizer)],
+        reward_funcs=[record("raw"), TrainerReward(Recorded(), tokenizer=tokenizer)],
         args=args,
         train_dataset=data,
         processing_class=tokenizer,
@@ -151,7 +160,7 @@ def test_what_trl_hands_rewards(tok, tmp_path):
 def test_wrapper_pickles_and_forwards(tok):
     import pickle
 
-    fn = RenderedPrompts(rewards.build("think_format"), tok)
+    fn = TrainerReward(rewards.build("think_format"), tokenizer=tok)
     again = pickle.loads(pickle.dumps(fn))
     completions = [[{"role": "assistant", "content": TABLE[0][0]}]]
     assert again(completions, prompts=[MESSAGES]) == [1.0]
