@@ -99,6 +99,7 @@ def build_parser() -> Parser:
 
 
 def add_eval_parser(sub) -> None:
+    from rl.config import TEMPLATES, WANDB_MODES
     from rl.eval_cmd import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS
     from rl.eval_cmd import __doc__ as eval_doc
 
@@ -161,7 +162,7 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--gguf-file", metavar="F", help="load this GGUF file from the model directory (transformers)")
     p.add_argument(
         "--template",
-        choices=("plain", "r1_zero", "chat"),
+        choices=TEMPLATES,
         help="prompt template (default: the run's; else chat when the tokenizer has one, else plain)",
     )
     p.add_argument("--system-prompt", help="with the chat template (default: the run's; else a \\boxed{} request)")
@@ -179,7 +180,7 @@ def add_eval_parser(sub) -> None:
     )
     p.add_argument(
         "--wandb-mode",
-        choices=("auto", "online", "offline", "disabled"),
+        choices=WANDB_MODES,
         default="auto",
         help="auto: online if WANDB_API_KEY is set, else offline (default)",
     )
@@ -269,10 +270,11 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     otherwise, for the recipe's stated hardware as `rlvr launch` would run it."""
     import os
 
+    from rl.config import BUILTIN_PREFIX
     from rl.distenv import world_size
     from rl.memory import dry_run_budget
 
-    if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith("builtin:") and config:
+    if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith(BUILTIN_PREFIX) and config:
         from rl.launch import make_plan
 
         try:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rl.config import DataConfig
+from rl.config import BUILTIN_PREFIX, DataConfig
 from rl.errors import RlvrError
 
 R1_ZERO = (
@@ -351,7 +351,7 @@ def from_hub(cfg: DataConfig) -> bool:
     file or local copy)."""
 
     def hub(source: str) -> bool:
-        if source.startswith("builtin:"):
+        if source.startswith(BUILTIN_PREFIX):
             return False
         short = HUB_ALIASES.get(source, source)
         if short in NAMED:
@@ -363,7 +363,7 @@ def from_hub(cfg: DataConfig) -> bool:
 
 
 def builtin_task(source: str):
-    task = source[len("builtin:") :]
+    task = source[len(BUILTIN_PREFIX) :]
     if task not in BUILTIN_TASKS:
         raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
     return BUILTIN_TASKS[task]
@@ -392,7 +392,7 @@ def filter_by_pass_rate(rows: list[dict], cfg: DataConfig) -> list[dict]:
 
 def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
-    if cfg.source.startswith("builtin:"):
+    if cfg.source.startswith(BUILTIN_PREFIX):
         train, held_out = builtin_task(cfg.source)(cfg)
         train, held_out = _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)
     else:
@@ -401,11 +401,11 @@ def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
         held_out = None if cfg.eval_source else _finish(load_split(cfg, cfg.eval_split), cfg, cfg.eval_size, False)
     if cfg.eval_source:
         other = dataclasses.replace(cfg, source=cfg.eval_source, eval_source=None, filter=None)
-        if other.source.startswith("builtin:"):
+        if other.source.startswith(BUILTIN_PREFIX):
             held_out = _finish(builtin_task(other.source)(other)[1], other, None, False)
         else:
             held_out = _finish(load_split(other, other.eval_split), other, other.eval_size, False)
-    return (filter_by_pass_rate(train, cfg) if cfg.source.startswith("builtin:") else train), held_out
+    return (filter_by_pass_rate(train, cfg) if cfg.source.startswith(BUILTIN_PREFIX) else train), held_out
 
 
 def to_dataset(rows: list[dict]):

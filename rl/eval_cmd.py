@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rl.config import BUILTIN_PREFIX
 from rl.errors import RlvrError
 from rl.rundir import RunDir, is_adapter_dir, is_model_dir
 
@@ -156,7 +157,7 @@ def run_targets(run: RunDir, kind: str, path: Path, all_checkpoints: bool) -> li
 
 def resolve(opts: EvalOptions) -> tuple[RunDir | None, Any, list[Target]]:
     """(run or None, the run's Experiment or None, models to evaluate) for MODEL_OR_RUN."""
-    from rl.models import BUILTIN_PREFIX, looks_like_path
+    from rl.models import looks_like_path
 
     name = opts.model
     path = Path(name).expanduser()
@@ -230,7 +231,7 @@ def load_rows(opts: EvalOptions, exp, template: str, system_prompt: str | None) 
             # a run with the default held-out size trains on
             eval_size=opts.limit if opts.limit and opts.split != "train" else 256,
         )
-    if cfg.source.startswith("builtin:") or opts.data is None:
+    if cfg.source.startswith(BUILTIN_PREFIX) or opts.data is None:
         # a built-in task or the run's own data: its training rows with --split <train split>, else held-out
         rows = load_data(cfg)[0 if opts.split is not None and opts.split == cfg.train_split else 1]
     else:
@@ -241,7 +242,7 @@ def load_rows(opts: EvalOptions, exp, template: str, system_prompt: str | None) 
         rows = rows[: opts.limit]
     if not rows:
         raise RlvrError(f"data: {cfg.source} has no held-out rows")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(cfg.source.replace("builtin:", "")).stem)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(cfg.source.replace(BUILTIN_PREFIX, "")).stem)
     return rows, name
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.errors import RlvrError
+from rl.rundir import RunDir
 
 KINDS = (
     "reward_hacking",
@@ -713,6 +714,6 @@ def _say(line: str) -> None:
 def stop_message(alert: Alert, run_dir: Path) -> str:
     return (
         f"health.stop_on: {alert.kind} at step {alert.step}; checkpoint "
-        f"{run_dir / 'checkpoints' / f'checkpoint-{alert.step}'}, summary {run_dir / 'summary.json'}. "
+        f"{RunDir(run_dir).checkpoints / f'checkpoint-{alert.step}'}, summary {RunDir(run_dir).summary}. "
         f"Fix the cause, or continue with: rlvr train --resume {run_dir} (this alert will not stop it again)"
     )

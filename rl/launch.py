@@ -35,6 +35,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rl.config import BUILTIN_PREFIX
 from rl.errors import RlvrError
 from rl.rundir import RunDir
 
@@ -168,7 +169,7 @@ def make_plan(
 
     exp = load_experiment(config, overrides)
     model = exp.model.name_or_path
-    if model.startswith("builtin:"):
+    if model.startswith(BUILTIN_PREFIX):
         raise RlvrError("rlvr launch is for real models on GPUs; train builtin:* models with `rlvr train`")
     gpus = gpus if gpus is not None else exp.launch.gpus
     if gpus is None:

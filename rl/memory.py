@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rl.config import BUILTIN_PREFIX
 from rl.errors import RlvrError
 
 GiB = 2**30
@@ -202,7 +203,7 @@ def resolve_shape(name_or_path: str, params_billions: float | None = None) -> tu
     """(shape, where it came from): a local config.json, the HF cache, the known table, or ``--params``."""
     if params_billions is not None:
         return shape_for_params(params_billions), f"--params {params_billions:g}B"
-    if name_or_path.startswith("builtin:"):
+    if name_or_path.startswith(BUILTIN_PREFIX):
         from rl.models import TINY_SHAPES
 
         return shape_from_config(TINY_SHAPES | {"vocab_size": 512}), "builtin shapes"

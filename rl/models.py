@@ -27,6 +27,7 @@ from typing import Any
 from rl.config import BUILTIN_PREFIX, ModelConfig
 from rl.distenv import world_size
 from rl.errors import RlvrError
+from rl.rundir import is_adapter_dir
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
@@ -230,7 +231,9 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
 def resolve_builtin(name: str, seed: int) -> Path:
     family = name[len(BUILTIN_PREFIX) :]
     if family not in TINY_FAMILIES:
-        raise RlvrError(f"unknown builtin model '{name}' (known: {', '.join('builtin:' + f for f in TINY_FAMILIES)})")
+        raise RlvrError(
+            f"unknown builtin model '{name}' (known: {', '.join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)})"
+        )
     version = TINY_FAMILIES[family].version
     out = cache_dir() / "models" / (f"{family}-s{seed}" if version == 1 else f"{family}-v{version}-s{seed}")
     if not (out / "config.json").is_file():
@@ -269,19 +272,13 @@ def locate(cfg: ModelConfig, seed: int) -> str:
 
 def adapter_base(path: str | Path) -> str | None:
     """The base model a peft adapter directory was trained on; None when `path` is not an adapter directory."""
-    folder = Path(path)
-    config = folder / "adapter_config.json"
-    if not config.is_file() or (folder / "config.json").is_file():
+    if not is_adapter_dir(path):
         return None
+    config = Path(path) / "adapter_config.json"
     base = json.loads(config.read_text()).get("base_model_name_or_path")
     if not base:
         raise RlvrError(f"{config} names no base model (base_model_name_or_path)")
     return base
-
-
-def is_model_dir(path: str | Path) -> bool:
-    """A directory holding a full model (config.json) or a LoRA adapter (adapter_config.json)."""
-    return (Path(path) / "config.json").is_file() or (Path(path) / "adapter_config.json").is_file()
 
 
 def load_tokenizer(location: str, cfg: ModelConfig):

@@ -21,6 +21,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from rl.errors import RlvrError
+from rl.rundir import RunDir
 
 EXIT_STOPPED = 3
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "try again later"; the slurm scripts requeue on it
@@ -48,7 +49,7 @@ class PreemptionCallback(TrainerCallback):
     def __init__(self, run_dir: Path | None = None):
         self.received: str | None = None
         self.previous = {}
-        self.flag_file = run_dir / "PREEMPT" if run_dir is not None else None
+        self.flag_file = RunDir(run_dir).preempt_flag if run_dir is not None else None
 
     def install(self) -> None:
         for sig in self.SIGNALS:
@@ -166,7 +167,7 @@ def quarantine_partial_checkpoints(run_dir: Path) -> list[Path]:
     """Move checkpoint folders that lack trainer_state.json (killed mid-save) out of the Trainer's sight."""
     from rl.rundir import is_complete_checkpoint
 
-    folder = run_dir / "checkpoints"
+    folder = RunDir(run_dir).checkpoints
     moved = []
     for path in sorted(folder.glob("checkpoint-*")) if folder.is_dir() else []:
         if path.is_dir() and not is_complete_checkpoint(path):

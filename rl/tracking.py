@@ -11,8 +11,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-
 
 def wandb_mode(mode: str) -> str:
     """auto: online when WANDB_API_KEY is set, else offline."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl.resilience import TrainingStopped
+from rl.rundir import RunDir
 from rl.templates import is_conversational, render_prompts
 
 if TYPE_CHECKING:  # importing rewards registers every reward; rl.train imports this module before it needs them
@@ -75,7 +76,7 @@ class TrainerReward:
         return scores
 
     def _errors_file(self) -> Path:
-        return self.run_dir / "reward_errors" / f"{self.name}.txt"
+        return RunDir(self.run_dir).reward_errors / f"{self.name}.txt"
 
     def _keep(self, text: str | None) -> None:
         """Write the first traceback once per run."""
