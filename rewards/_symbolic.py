@@ -49,7 +49,7 @@ _DECORATION = re.compile(r"^[\s*_`]+|[\s*_`.]+$")
 def second_opinion(completion: str, gold: str) -> bool | None:
     """math-verify's own verdict with its default LaTeX extraction and comparison; None when it abstains.
 
-    The run-health monitor's independent check of what `math_accuracy` paid (rl/health.py). It shares only the
+    The run-health monitor's independent check of what `math_accuracy` paid (rl/train/health.py). It shares only the
     answer's place with rlvr's grader: the text after the chain of thought, its last `<answer>` block, else its
     last boxed expression, else its last GSM8K `#### N` line, without markdown emphasis or a final period.
     Extraction, normalisation and equivalence are math-verify's defaults. It abstains (None) when the gold does not

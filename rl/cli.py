@@ -100,8 +100,8 @@ def build_parser() -> Parser:
 
 def add_eval_parser(sub) -> None:
     from rl.config import TEMPLATES, WANDB_MODES
-    from rl.eval_cmd import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS
-    from rl.eval_cmd import __doc__ as eval_doc
+    from rl.eval.command import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_MAX_NEW_TOKENS
+    from rl.eval.command import __doc__ as eval_doc
 
     p = sub.add_parser(
         "eval",
@@ -188,7 +188,7 @@ def add_eval_parser(sub) -> None:
 
 
 def add_filter_parser(sub) -> None:
-    from rl.passrate import __doc__ as filter_doc
+    from rl.eval.passrate import __doc__ as filter_doc
 
     p = sub.add_parser(
         "filter",
@@ -203,13 +203,13 @@ def add_filter_parser(sub) -> None:
 
 
 def cmd_filter(args) -> int:
-    from rl.passrate import cmd_filter
+    from rl.eval.passrate import cmd_filter
 
     return cmd_filter(args)
 
 
 def cmd_eval(args) -> int:
-    from rl.eval_cmd import cmd_eval
+    from rl.eval.command import cmd_eval
 
     return cmd_eval(args)
 
@@ -234,7 +234,7 @@ def cmd_train(args) -> int:
     exp = load_experiment(config, args.overrides)
     if not args.dry_run and world_size() > 1 and path is None:
         raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
-    from rl.train import preflight
+    from rl.train.loop import preflight
 
     checked = preflight(exp)  # every check that needs no weights, before a run directory exists
     if args.dry_run:
@@ -254,7 +254,7 @@ def cmd_train(args) -> int:
     else:
         run.prepare(resume=args.resume is not None, overwrite=args.overwrite)
 
-    from rl.train import run as train
+    from rl.train.loop import run as train
 
     try:
         train(exp, run.path, resume=args.resume is not None, checked=checked)
@@ -272,13 +272,13 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
 
     from rl.config import BUILTIN_PREFIX
     from rl.distenv import world_size
-    from rl.memory import dry_run_budget
+    from rl.launch.memory import dry_run_budget
 
     if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith(BUILTIN_PREFIX) and config:
-        from rl.launch import make_plan
+        from rl.launch.plan import LaunchOptions, make_plan
 
         try:
-            plan = make_plan(str(config), None, None, None, None, None, list(overrides or []))
+            plan = make_plan(LaunchOptions(str(config), overrides=list(overrides or [])))
         except RlvrError as err:
             if "cannot read" not in str(err):
                 raise
@@ -301,7 +301,7 @@ def cmd_rewards(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from rl.ablate import ablate
+    from rl.study.ablate import ablate
 
     if args.jobs < 1:
         raise RlvrError("--jobs must be at least 1")
@@ -309,26 +309,13 @@ def cmd_ablate(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    from rl.launch import launch
+    from rl.launch.plan import LaunchOptions, launch
 
-    return launch(
-        args.config,
-        args.gpus,
-        args.nodes,
-        args.vllm,
-        args.strategy,
-        args.emit,
-        args.dry_run,
-        args.output_dir,
-        args.overrides,
-        args.gpu_memory,
-        args.params,
-        args.activate,
-    )
+    return launch(LaunchOptions.from_args(args))
 
 
 def cmd_report(args) -> int:
-    from rl.report import report
+    from rl.study.report import report
 
     out = report(args.target, args.out)
     print((out / "report.md").read_text())
@@ -338,7 +325,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from rl.dashboard import serve
+    from rl.study.dashboard import serve
 
     if args.port is not None and not 0 < args.port < 65536:
         raise RlvrError(f"--port must be between 1 and 65535, got {args.port}")

@@ -37,7 +37,7 @@ ALL_LINEAR = "all-linear"
 
 @dataclass
 class LoraConfig:
-    """LoRA adapters through peft (QLoRA with `quantize: 4bit`); the base weights stay frozen. See rl/lora.py."""
+    """LoRA adapters through peft (QLoRA with `quantize: 4bit`); the base weights stay frozen. See rl/train/lora.py."""
 
     r: int = 16
     alpha: float = 32.0
@@ -57,7 +57,8 @@ class ModelConfig:
     LoRA adapter directory (loaded on its base)."""
     dtype: str = "float32"
     """float32 | bfloat16 | float16 | auto: the dtype the weights load in. The optimizer still steps fp32 weights
-    (rl/precision.py): rlvr upcasts the trainable ones on one device or DDP; DeepSpeed and FSDP2 keep fp32 masters."""
+    (rl/train/precision.py): rlvr upcasts the trainable ones on one device or DDP; DeepSpeed and FSDP2 keep
+    fp32 masters."""
     pure_bf16: bool = False
     """Train the parameters in bf16 with no fp32 masters (one device or DDP, dtype bfloat16): less memory, but AdamW
     updates below 2^-9 of a weight round away, so at lr 1e-6 most weights never move."""
@@ -136,7 +137,7 @@ class WarmupConfig:
 
 @dataclass
 class DynamicSamplingConfig:
-    """DAPO dynamic sampling: drop zero-variance groups, refill from fresh prompts (rl/dynamic_sampling.py)."""
+    """DAPO dynamic sampling: drop zero-variance groups, refill from fresh prompts (rl/train/dynamic_sampling.py)."""
 
     enabled: bool = False
     max_rounds: int = 2
@@ -145,7 +146,7 @@ class DynamicSamplingConfig:
 
 @dataclass
 class CurriculumMix:
-    """The share of each step's prompts drawn from each pool (rl/curriculum.py); a short pool's share goes to
+    """The share of each step's prompts drawn from each pool (rl/train/curriculum.py); a short pool's share goes to
     `fresh` and `learning`. Any non-negative numbers: they are normalised."""
 
     fresh: float = 0.5
@@ -161,7 +162,7 @@ class CurriculumMix:
 @dataclass
 class CurriculumConfig:
     """Online curriculum: per-prompt pass rates from the rollouts retire always- and never-solved prompts, and a
-    difficulty-pool sampler draws each step's prompts toward `mix` (rl/curriculum.py). Composes with dynamic
+    difficulty-pool sampler draws each step's prompts toward `mix` (rl/train/curriculum.py). Composes with dynamic
     sampling; its state is saved in every checkpoint."""
 
     enabled: bool = False
@@ -330,7 +331,7 @@ class InstabilityCheck:
 
 @dataclass
 class HealthConfig:
-    """Run health: detectors on the logged metrics that print an alert while training runs (rl/health.py).
+    """Run health: detectors on the logged metrics that print an alert while training runs (rl/train/health.py).
 
     Windows count logged steps (every `grpo.logging_steps`)."""
 
@@ -581,13 +582,13 @@ def validate(exp: Experiment) -> None:
             also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
             raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
     validate_grpo_keys(exp.grpo)
-    from rl.health import validate_health
+    from rl.train.health import validate_health
 
     validate_health(exp)
-    from rl.precision import check_trl_casts
+    from rl.train.precision import check_trl_casts
 
     check_trl_casts(exp.grpo, exp.model)
-    from rl.curriculum import validate_curriculum
+    from rl.train.curriculum import validate_curriculum
 
     validate_curriculum(exp)
     if exp.model.lora is not None:
@@ -595,7 +596,7 @@ def validate(exp: Experiment) -> None:
 
 
 def check_lora(cfg: LoraConfig) -> None:
-    """The `model.lora` checks that need no model (rl/lora.py checks `target_modules` against the loaded one)."""
+    """The `model.lora` checks that need no model (rl/train/lora.py checks `target_modules` against the loaded one)."""
     if cfg.r < 1:
         raise RlvrError(f"model.lora.r must be a positive integer, got {cfg.r}")
     if cfg.alpha <= 0:

@@ -12,7 +12,8 @@ A template that *prefills* `<think>` (DeepSeek-R1-Distill style) puts the openin
 completion starts inside the chain of thought and lacks it. The rewards library restores it when the `prompts` it
 is given end with `<think>` (`rewards.text.with_prefill`), but for chat data TRL hands rewards the prompt as *chat
 messages*, whose last message is the user's question: the prefill is invisible there. The trainer's reward wrapper
-(`rl.trainer_reward.TrainerReward`) hands each reward the rendered prompt text instead (`render_prompts`), exactly
+(`rl.train.trainer_reward.TrainerReward`) hands each reward the rendered prompt text instead
+(`render_prompts`), exactly
 what the policy was conditioned on; the held-out evaluation grades with rendered prompts for the same reason.
 """
 

@@ -7,7 +7,8 @@ rlvr builds its `GRPOConfig` with `use_cpu=True`, so `TrainingArguments` sets up
 (MULTI_CPU over gloo) and `AcceleratorState` quietly drops the FSDP plugin of the launch config: the run becomes
 plain DDP. FSDP2 itself runs fine on CPU over gloo, so this launcher relabels the already initialised state as
 MULTI_GPU just before the trainer builds its `Accelerator`; from there on it is accelerate's real FSDP2 path
-(`fully_shard`, DTensor parameters, sharded state dicts). The hook is `rl.trainer.make_trainer_class`: the class it
+(`fully_shard`, DTensor parameters, sharded state dicts). The hook is `rl.train.trainer.make_trainer_class`:
+the class it
 returns first settles the process state from `args` and relabels it, then runs the real `__init__` unchanged.
 
 Rank 0 prints `fsdp2: DTensor params ...` at the start of training when every parameter of the prepared model is
@@ -38,7 +39,7 @@ def install() -> None:
     from accelerate.utils import DistributedType
     from transformers import TrainerCallback
 
-    import rl.trainer
+    import rl.train.trainer
 
     class Fsdp2Marker(TrainerCallback):
         trainer = None
@@ -50,7 +51,7 @@ def install() -> None:
                 kind = f"{acc.distributed_type.value} is_fsdp2={acc.is_fsdp2} ranks={acc.num_processes}"
                 print(f"{MARKER if ok else 'fsdp2: NOT sharded'}: {line}; {kind}", flush=True)
 
-    real = rl.trainer.make_trainer_class
+    real = rl.train.trainer.make_trainer_class
 
     def make_trainer_class():
         cls = real()
@@ -67,7 +68,7 @@ def install() -> None:
         Fsdp2OnCpuTrainer.__name__ = Fsdp2OnCpuTrainer.__qualname__ = cls.__name__
         return Fsdp2OnCpuTrainer
 
-    rl.trainer.make_trainer_class = make_trainer_class
+    rl.train.trainer.make_trainer_class = make_trainer_class
 
 
 def main() -> int:

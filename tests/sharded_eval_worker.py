@@ -10,7 +10,7 @@ import torch.distributed as dist
 
 from rl.config import DataConfig, ModelConfig
 from rl.data import load_data
-from rl.evaluate import Sampling, Shards, evaluate, hf_complete
+from rl.eval.evaluate import Sampling, Shards, evaluate, hf_complete
 from rl.models import load_policy
 
 

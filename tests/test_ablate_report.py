@@ -6,9 +6,9 @@ import statistics
 
 import pytest
 
-from rl.ablate import load_spec, merge, slurm_script, train_command
 from rl.errors import RlvrError
-from rl.report import collect, discover, report, table
+from rl.study.ablate import load_spec, merge, slurm_script, train_command
+from rl.study.report import collect, discover, report, table
 from tests.conftest import REPO, rlvr
 
 SPEC = """

@@ -1,4 +1,4 @@
-"""The online curriculum's state and sampler (rl/curriculum.py), property-style: pools, retirement, the mix, the
+"""The online curriculum's state and sampler (rl/train/curriculum.py), property-style: pools, retirement, the mix, the
 identical state on every rank, save/load; and its config checks."""
 
 import json
@@ -8,8 +8,8 @@ import random
 import pytest
 
 from rl.config import CurriculumConfig, CurriculumMix, load_experiment
-from rl.curriculum import POOLS, Curriculum, allocate
 from rl.errors import RlvrError
+from rl.train.curriculum import POOLS, Curriculum, allocate
 
 
 def make(n=100, window=2, seed=0, **mix):
@@ -189,7 +189,7 @@ def test_a_curriculum_judged_by_a_reward_trained_at_weight_zero_is_fine():
     exp = load_experiment(
         None, ["curriculum.enabled=true", "rewards=[{name: think_format}, {name: math_accuracy, weight: 0}]"]
     )
-    from rl.curriculum import accuracy_reward_index
+    from rl.train.curriculum import accuracy_reward_index
 
     assert accuracy_reward_index(exp) == 1
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from rl.config import load_experiment
-from rl.dashboard import browser, group_of, load_page, run_records
 from rl.errors import RlvrError
+from rl.study.dashboard import browser, group_of, load_page, run_records
 from tests.conftest import REPO, rlvr
 from tests.test_train_e2e import TINY
 
@@ -25,7 +25,7 @@ needs_browser = pytest.mark.skipif(browser() is None, reason="no Chromium on PAT
 
 
 def test_backends_reach_report_to(tmp_path):
-    from rl.train import grpo_args, report_to
+    from rl.train.loop import grpo_args, report_to
 
     exp = load_experiment(None, ["logging.backends=[wandb, trackio]"])
     assert report_to(exp, main=True) == ["wandb", "trackio"]
@@ -71,10 +71,10 @@ def fake_run(run_dir: Path, name: str, variant: str | None = None, steps: int = 
 def test_a_run_without_trackio_imports_under_the_live_names(tmp_path):
     rows, steps, _ = run_records(fake_run(tmp_path / "old", "old-run"))
     assert steps == [0, 1, 2, 3, 3]
-    assert rows[0] == {"eval/accuracy": 0.25, "eval/format_rate": 0.5, "eval/n": 32, "train/global_step": 0}
+    assert rows[0] == {"eval/pass@1": 0.25, "eval/format_rate": 0.5, "eval/n": 32, "train/global_step": 0}
     assert rows[1]["train/rewards/math_accuracy/mean"] == pytest.approx(0.1) and "train/kl" not in rows[1]
     assert rows[1]["train/health/alerts"] == 0 and rows[1]["train/global_step"] == 1
-    assert rows[-1] == {"eval/accuracy": 0.5, "eval/format_rate": 0.75, "train/global_step": 3}
+    assert rows[-1] == {"eval/pass@1": 0.5, "eval/format_rate": 0.75, "train/global_step": 3}
 
 
 def test_dashboard_mistakes_are_one_line(tmp_path):
@@ -160,7 +160,7 @@ def test_the_run_logs_the_same_names_to_trackio(tiny_run):
     assert found.returncode == 0, found.stderr
     data = json.loads(found.stdout.strip().splitlines()[-1])
     keys = set(data["keys"])
-    assert {"eval/accuracy", "train/reward", "train/rewards/math_accuracy/mean", "train/global_step"} <= keys
+    assert {"eval/pass@1", "train/reward", "train/rewards/math_accuracy/mean", "train/global_step"} <= keys
     assert any(k.startswith("train/health/") for k in keys) and "completions" in keys
     assert 0 in data["steps"] and max(data["steps"]) == 2  # eval before at step 0; the last step, eval after: 2
     assert set(data["tables"]) == {1, 2}  # TRL's completions table at the step it was sampled at

@@ -104,7 +104,7 @@ def test_missing_file():
 
 
 def test_countdown_task_rows_are_solvable_and_evaluation_grades_them_with_the_countdown_reward():
-    from rl.evaluate import score_samples
+    from rl.eval.evaluate import score_samples
 
     train, held_out = load_data(DataConfig(source="builtin:countdown", train_size=64, eval_size=16))
     assert not {r["question"] for r in train} & {r["question"] for r in held_out}

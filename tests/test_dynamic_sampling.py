@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rl.dynamic_sampling import informative_groups, merge_batches, plan_batch
+from rl.train.dynamic_sampling import informative_groups, merge_batches, plan_batch
 from tests.conftest import rlvr
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from rl.cli import main
 from rl.config import dump_yaml, load_experiment
-from rl.evaluate import majority_indices, score_samples
+from rl.eval.evaluate import majority_indices, score_samples
 from tests.conftest import rlvr
 from tests.test_train_e2e import TINY
 
@@ -26,7 +26,7 @@ def test_majority_groups_equivalent_answers_through_the_pool():
 
 
 def test_majority_groups_by_value_where_grouping_by_string_elects_another_answer():
-    from rl.metrics import majority_vote
+    from rl.eval.metrics import majority_vote
 
     samples = ["3", "1/2", "0.5", r"\frac{1}{2}", "3", r"\dfrac12"]
     by_string = majority_vote(samples, lambda a, b: a == b)
@@ -339,7 +339,7 @@ def test_split_train_takes_a_builtin_tasks_training_rows_for_pass_rates():
 
     from rl.config import load_experiment
     from rl.data import load_data
-    from rl.eval_cmd import load_rows
+    from rl.eval.command import load_rows
 
     exp = load_experiment(None, ["data.params.digits=[2, 3]", "data.train_size=40", "data.eval_size=8"])
     train, held_out = load_data(exp.data)

@@ -12,7 +12,7 @@ import pytest
 
 from rl.config import HealthConfig, load_experiment
 from rl.errors import RlvrError
-from rl.health import (
+from rl.train.health import (
     KINDS,
     Context,
     Monitor,
@@ -423,7 +423,7 @@ def test_context_finds_the_accuracy_reward_and_the_trained_others():
 
 def test_tap_keeps_the_paid_pairs_and_passes_everything_through():
     import rewards
-    from rl.trainer_reward import TrainerReward
+    from rl.train.trainer_reward import TrainerReward
 
     fn = TrainerReward(rewards.build("math_accuracy"))
     tap = Tap("answer")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from rl.health import KINDS
+from rl.train.health import KINDS
 from tests.conftest import REPO, rlvr
 
 pytestmark = pytest.mark.slow

@@ -112,7 +112,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 
 def test_modules_are_found_by_walking():
     found = modules()
-    assert {"rl", "rl.config", "rl.lora", "rewards", "rewards.registry"} <= set(found)
+    assert {"rl", "rl.config", "rl.train.lora", "rewards", "rewards.registry"} <= set(found)
     assert "rl.__main__" not in found
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from rl import launch as launch_mod
+from rl.launch import plan as launch_mod
 from tests.conftest import REPO, rlvr
 
 RECIPES = sorted(

@@ -10,8 +10,8 @@ import rl.models
 from rl.cli import main
 from rl.config import LoraConfig, load_experiment
 from rl.errors import RlvrError
-from rl.lora import peft_config
 from rl.models import load_model, load_policy
+from rl.train.lora import peft_config
 
 LORA_RUN = [
     "--set",

@@ -1,4 +1,5 @@
-"""The memory planner (rl/memory.py): DeepSpeed's own estimator formulas, real modules' sizes, recipes that fit."""
+"""The memory planner (rl/launch/memory.py): DeepSpeed's own estimator formulas, real modules' sizes, recipes
+that fit."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from rl import memory
 from rl.config import load_experiment
 from rl.errors import RlvrError
+from rl.launch import memory
 from tests.conftest import REPO
 
 GiB = 2**30

@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from rl.metrics import aggregate, flatten, k_values, majority_vote, pass_at_k, problem_metrics
+from rl.eval.metrics import aggregate, flatten, k_values, majority_vote, pass_at_k, problem_metrics
 
 
 def brute_pass_at_k(outcomes: list[bool], k: int) -> Fraction:

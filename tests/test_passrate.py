@@ -8,7 +8,7 @@ import pytest
 from rl.config import DataConfig, PassRateFilter, load_experiment
 from rl.data import load_data
 from rl.errors import RlvrError
-from rl.passrate import buckets, pass_rates
+from rl.eval.passrate import buckets, pass_rates
 from tests.conftest import rlvr
 
 

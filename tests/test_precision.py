@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from rl.config import LoraConfig, ModelConfig, load_experiment
 from rl.errors import RlvrError
-from rl.precision import check_trl_casts, decide, trainable_dtypes, upcast_trainable
+from rl.train.precision import check_trl_casts, decide, trainable_dtypes, upcast_trainable
 from tests.conftest import rlvr
 
 

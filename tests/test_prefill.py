@@ -2,7 +2,8 @@
 
 The same completions are scored twice: after a plain prompt with the full completion (`<think>` included), and
 after the prefilled prompt with the completion the policy actually writes (no opening `<think>`), the prompt given
-as rendered text, as chat messages the way TRL hands it to rewards (through `rl.trainer_reward.TrainerReward`), and in
+as rendered text, as chat messages the way TRL hands it to rewards (through
+`rl.train.trainer_reward.TrainerReward`), and in
 the held-out evaluation. open-r1 warns that its format reward breaks in the prefilled case; here it must not.
 """
 
@@ -13,10 +14,10 @@ from rewards.base import Reward
 from rewards.math import extract_answer, grade
 from rewards.text import completions_text
 from rl.data import R1_ZERO, render_prompt
-from rl.evaluate import score_samples
+from rl.eval.evaluate import score_samples
 from rl.models import build_char_tokenizer
 from rl.templates import prefills_think
-from rl.trainer_reward import TrainerReward
+from rl.train.trainer_reward import TrainerReward
 
 QUESTION = "What is 7 + 9?"
 MESSAGES = [{"role": "user", "content": QUESTION}]

@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from rl.config import load_experiment
 from rl.errors import RlvrError
-from rl.resilience import EXIT_PREEMPTED, TrainingStopped
 from rl.rundir import RunDir
+from rl.train.resilience import EXIT_PREEMPTED, TrainingStopped
 from tests.conftest import REPO, rlvr
 
 FAST = [
@@ -118,7 +118,7 @@ def test_truncated_checkpoint_is_set_aside_on_resume(uninterrupted, tmp_path):
 
 
 def run_in_process(tmp_path, *extra):
-    from rl.train import run
+    from rl.train.loop import run
 
     exp = load_experiment(None, FAST + ["grpo.save_steps=1", *extra])
     out = tmp_path / "run"
@@ -223,7 +223,7 @@ def test_reward_failing_on_every_item_stops_the_run(tmp_path, flaky_reward):
 
 
 def test_deepspeed_weight_check_reads_only_the_valid_part_of_a_partition():
-    from rl.resilience import all_ranks_finite, local_weights
+    from rl.train.resilience import all_ranks_finite, local_weights
 
     plain = torch.nn.Linear(3, 2)
     assert all_ranks_finite(local_weights(plain))

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rl.config import ModelConfig
-from rl.evaluate import SeededSampling, sample, sample_seed, vllm_sampling
+from rl.eval.evaluate import SeededSampling, sample, sample_seed, vllm_sampling
 from rl.models import load_policy
 
 PROMPTS = [f"What is {a} + {b}?" for a, b in [(12, 34), (503, 77), (9, 9), (640, 360), (1, 998), (45, 54)]]
@@ -100,7 +100,7 @@ def test_vllm_request_states_every_sampling_parameter():
 
 def test_training_rollouts_sample_with_the_same_neutral_defaults(tmp_path):
     from rl.config import load_experiment
-    from rl.train import NEUTRAL_HF_SAMPLING, grpo_args
+    from rl.train.loop import NEUTRAL_HF_SAMPLING, grpo_args
 
     hf = grpo_args(load_experiment(None, []), tmp_path, "none")
     assert hf.min_p == 0.0 and hf.generation_kwargs == NEUTRAL_HF_SAMPLING

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rl.evaluate import Shards
+from rl.eval.evaluate import Shards
 from tests.conftest import REPO
 
 
@@ -60,7 +60,7 @@ def test_vllm_server_evaluation_pushes_weights_once_and_returns_completions_in_o
     from types import SimpleNamespace
 
     from rl.config import EvalConfig
-    from rl.heldout import trainer_completer
+    from rl.eval.heldout import trainer_completer
     from rl.models import build_char_tokenizer
 
     tok = build_char_tokenizer()

@@ -1,4 +1,4 @@
-"""rl/stats.py against scipy and the statistics module on known data."""
+"""rl/study/stats.py against scipy and the statistics module on known data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import statistics
 import pytest
 from scipy import stats as sp
 
-from rl.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
+from rl.study.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
 
 
 def test_summary_is_the_t_interval_of_the_mean():

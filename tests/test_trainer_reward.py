@@ -7,8 +7,8 @@ import pytest
 import rewards
 from rewards.base import Reward
 from rl.models import build_char_tokenizer
-from rl.resilience import TrainingStopped
-from rl.trainer_reward import TrainerReward
+from rl.train.resilience import TrainingStopped
+from rl.train.trainer_reward import TrainerReward
 
 MESSAGES = [{"role": "user", "content": "What is 7 + 9?"}]
 WRITTEN = [{"role": "assistant", "content": "7+9=16</think><answer>16</answer>"}]  # after a prefilled <think>

@@ -4,7 +4,8 @@ Random-init models with the real shapes of Qwen2.5-0.5B and Qwen2.5-1.5B (config
 tokenizer, vocabulary padded to Qwen's 151,936) train a few GRPO steps on the tiny arithmetic task. For each:
   - the step time split: generation (rollouts + rewards, rlvr's `time/generation_s`) vs the rest (the update),
   - generated tokens/s during rollouts (transformers `generate`),
-  - peak allocated memory (rlvr's `gpu/peak_allocated_gib`) against the memory planner's estimate (rl/memory.py),
+  - peak allocated memory (rlvr's `gpu/peak_allocated_gib`) against the memory planner's estimate
+  (rl/launch/memory.py),
   - the rlvr / bare-TRL step-time ratio (the same GRPOConfig through `trl.GRPOTrainer` with a plain reward),
   - that the weights changed (fp32 checkpoint against the initial weights),
 and, when DeepSpeed is importable, the 0.5B model again under ZeRO-2 and ZeRO-3 with world size 1.
@@ -35,7 +36,7 @@ def build_model(label: str, out: Path, smoke: bool) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from rl.memory import KNOWN
+    from rl.launch.memory import KNOWN
     from rl.models import TINY_SHAPES, build_char_tokenizer
 
     tok = build_char_tokenizer()
@@ -85,7 +86,7 @@ def settings(path: Path, steps: int, smoke: bool) -> list[str]:
 def rlvr_train(path: Path, run_dir: Path, steps: int, smoke: bool, zero: int | None = None) -> list[dict]:
     cmd = [sys.executable, "-m", "rl", "train", "--output-dir", str(run_dir), "--overwrite"]
     if zero is not None:
-        from rl.launch import STRATEGY_FLAGS
+        from rl.launch.plan import STRATEGY_FLAGS
 
         launcher = [sys.executable, "-m", "accelerate.commands.launch", *STRATEGY_FLAGS[f"zero{zero}"]]
         launcher += ["--mixed_precision", "bf16"]
@@ -161,8 +162,8 @@ def weights_changed(initial: Path, run_dir: Path) -> float:
 
 
 def planned_peak(path: Path, steps: int, smoke: bool, strategy: str) -> float:
-    from rl import memory
     from rl.config import load_experiment
+    from rl.launch import memory
 
     exp = load_experiment(None, settings(path, steps, smoke))
     shape, _ = memory.resolve_shape(str(path))

@@ -1,4 +1,4 @@
-"""What rlvr's glue costs per GRPO step: the tiny config through `rl.train.run` vs a bare TRL script, one process.
+"""What rlvr's glue costs per GRPO step: the tiny config through `rl.train.loop.run` vs a bare TRL script, one process.
 
 Both sides train the same model from the same weights on the same rows with the same reward callables (the
 registry's, so reward scoring costs the same), the same `GRPOConfig` and wandb off. The bare side is the
@@ -34,7 +34,7 @@ OVERRIDES = [
 
 def rlvr_side(exp, root: Path) -> float:
     from rl.rundir import RunDir
-    from rl.train import run
+    from rl.train.loop import run
 
     run_dir = root / f"rlvr-{time.time_ns()}"
     RunDir(run_dir).prepare(resume=False, overwrite=False)

@@ -8,7 +8,7 @@ checkpoints.
 - A reward that raises on some items: those items score None (the reward library counts them in
   `rewards/<name>/errors`) and the first traceback per reward is kept in `RUN/reward_errors/<name>.txt`. A reward
   that fails on every item of a batch stops the run (exit code 3) instead of training on nothing
-  (`rl.trainer_reward.TrainerReward`).
+  (`rl.train.trainer_reward.TrainerReward`).
 - A checkpoint folder without `trainer_state.json` (the Trainer writes it last) was cut off mid-save: it is moved
   aside as `incomplete-checkpoint-N` so neither resume nor checkpoint rotation mistakes it for a good one.
 """

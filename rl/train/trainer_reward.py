@@ -10,7 +10,7 @@ rlvr's trainer reads ``pop_metrics()``. One call, in order:
 2. The reward scores the batch. Its first item traceback is kept in ``RUN/reward_errors/<name>.txt``; a reward that
    raises on the whole call, or fails on every item, stops the run (``TrainingStopped``, exit code 3).
 3. Each of ``observers`` is called as ``observer(completions, scores, columns)`` with the columns the reward saw
-   (run health keeps the accuracy reward's paid answers this way, ``rl.health.Tap``).
+   (run health keeps the accuracy reward's paid answers this way, ``rl.train.health.Tap``).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rl.resilience import TrainingStopped
 from rl.rundir import RunDir
 from rl.templates import is_conversational, render_prompts
+from rl.train.resilience import TrainingStopped
 
-if TYPE_CHECKING:  # importing rewards registers every reward; rl.train imports this module before it needs them
+if TYPE_CHECKING:  # importing rewards registers every reward; rl.train.loop imports this module before it needs them
     from rewards.base import Reward, Score
 
 Observer = Callable[[Any, list, dict], None]  # (completions, scores, columns)

@@ -586,8 +586,8 @@ def make_callback(exp, run_dir: Path, main: bool):
     for `wandb.alert`) once the wandb run exists, and `.trackio_run` (`trackio.alert`) once trackio's does."""
     from transformers import TrainerCallback
 
-    from rl.callbacks import SKIP_KEYS
-    from rl.resilience import reduce_over_ranks
+    from rl.train.callbacks import SKIP_KEYS
+    from rl.train.resilience import reduce_over_ranks
 
     cfg = exp.health
     if not cfg.enabled:

@@ -86,7 +86,7 @@ def mean_metrics(per_problem: Sequence[dict[str, float]]) -> dict[str, float]:
 
 def mean_interval(values: Sequence[float]) -> tuple[float, float]:
     """The 95% t-interval of the mean of per-problem scores (problems as the sample); one problem: the value."""
-    from rl.stats import summarize
+    from rl.study.stats import summarize
 
     s = summarize(values)
     return tuple(s["ci95"]) if s["ci95"] else (s["mean"], s["mean"])

@@ -6,7 +6,8 @@
 
 The recipe decides; the launcher never changes it behind your back. `grpo.use_vllm`/`grpo.vllm_mode` come from the
 recipe (`--vllm` only fills them in when the recipe is silent; a conflicting `--vllm` is an error; override with
-`--set grpo.vllm_mode=server`). The strategy follows the memory planner (rl/memory.py): DDP on one GPU, ZeRO-2 when
+`--set grpo.vllm_mode=server`). The strategy follows the memory planner (rl/launch/memory.py): DDP on one GPU,
+ZeRO-2 when
 it fits, ZeRO-3 when only that fits, DDP for QLoRA (a 4-bit base cannot be sharded); `--strategy` picks one, and a
 plan that does not fit is refused with the term to shrink.
 
@@ -21,12 +22,13 @@ overrides it), accelerate's settings travel as flags (no config file needed on t
 the environment (`--activate`, or `RLVR_ACTIVATE` at run time).
 
 Preemption: the slurm script asks for SIGUSR1 five minutes before the time limit, turns it into a `PREEMPT` file in
-the run directory (seen by every rank at the next step, see rl/resilience.py), and requeues itself when the run
+the run directory (seen by every rank at the next step, see rl/train/resilience.py), and requeues itself when the run
 reports `preempted.json`; the requeued job resumes from the newest checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import subprocess
@@ -67,6 +69,28 @@ STRATEGY_FLAGS = {
         "SHARDED_STATE_DICT",
     ],
 }
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """`rlvr launch`'s flags (rl/cli.py defines them); None: the recipe's `launch:` value, else the planner's."""
+
+    config: str
+    gpus: int | None = None
+    nodes: int | None = None
+    vllm: str | None = None
+    strategy: str | None = None
+    emit: str | None = None
+    dry_run: bool = False
+    output_dir: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    gpu_memory: float | None = None
+    params: float | None = None
+    activate: str | None = None
+
+    @classmethod
+    def from_args(cls, args) -> LaunchOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
 
 
 @dataclass
@@ -152,30 +176,21 @@ def _vllm_choice(exp, flag: str | None, overrides: list[str]) -> tuple[str, list
     return flag, ["grpo.use_vllm=true", f"grpo.vllm_mode={flag}"]
 
 
-def make_plan(
-    config: str,
-    gpus: int | None,
-    nodes: int | None,
-    vllm: str | None,
-    strategy: str | None,
-    output_dir: str | None,
-    overrides: list[str],
-    gpu_memory: float | None = None,
-    params: float | None = None,
-    activate: str | None = None,
-) -> Plan:
-    from rl import memory
+def make_plan(opts: LaunchOptions) -> Plan:
     from rl.config import load_experiment
+    from rl.launch import memory
 
+    config, vllm, strategy, output_dir, params = opts.config, opts.vllm, opts.strategy, opts.output_dir, opts.params
+    overrides = list(opts.overrides or [])
     exp = load_experiment(config, overrides)
     model = exp.model.name_or_path
     if model.startswith(BUILTIN_PREFIX):
         raise RlvrError("rlvr launch is for real models on GPUs; train builtin:* models with `rlvr train`")
-    gpus = gpus if gpus is not None else exp.launch.gpus
+    gpus = opts.gpus if opts.gpus is not None else exp.launch.gpus
     if gpus is None:
         raise RlvrError("--gpus is required: the recipe states no launch.gpus")
-    nodes = nodes if nodes is not None else exp.launch.nodes
-    gpu_gib = gpu_memory if gpu_memory is not None else exp.launch.gpu_memory
+    nodes = opts.nodes if opts.nodes is not None else exp.launch.nodes
+    gpu_gib = opts.gpu_memory if opts.gpu_memory is not None else exp.launch.gpu_memory
     if gpus < 1 or nodes < 1:
         raise RlvrError("--gpus and --nodes must be at least 1")
     mode, extra = _vllm_choice(exp, vllm, overrides)
@@ -229,7 +244,7 @@ def make_plan(
     plan.extra_sets = extra
     plan.run_dir = _relative(plan.run_dir)
     plan.config = _relative(config)
-    plan.activate = activate if activate is not None else _default_activate()
+    plan.activate = opts.activate if opts.activate is not None else _default_activate()
     return plan
 
 
@@ -462,24 +477,11 @@ def run_local(plan: Plan) -> int:
             server.wait(timeout=60)
 
 
-def launch(
-    config: str,
-    gpus: int | None = None,
-    nodes: int | None = None,
-    vllm: str | None = None,
-    strategy: str | None = None,
-    emit: str | None = None,
-    dry_run: bool = False,
-    output_dir: str | None = None,
-    overrides: list[str] | None = None,
-    gpu_memory: float | None = None,
-    params: float | None = None,
-    activate: str | None = None,
-) -> int:
-    plan = make_plan(config, gpus, nodes, vllm, strategy, output_dir, overrides or [], gpu_memory, params, activate)
-    if emit == "slurm":
+def launch(opts: LaunchOptions) -> int:
+    plan = make_plan(opts)
+    if opts.emit == "slurm":
         text = slurm_script(plan)
-        if dry_run:
+        if opts.dry_run:
             print(text, end="")
             return 0
         path = Path(plan.run_dir + ".sbatch")
@@ -487,7 +489,7 @@ def launch(
         path.write_text(text)
         print(f"wrote {path}; submit with: sbatch {path}")
         return 0
-    if emit == "shell" or dry_run:
+    if opts.emit == "shell" or opts.dry_run:
         print(shell_script(plan), end="")
         return 0
     print(plan.budget)

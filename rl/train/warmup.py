@@ -52,7 +52,7 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     import torch
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rl.evaluate import Sampling, evaluate, hf_complete
+    from rl.eval.evaluate import Sampling, evaluate, hf_complete
 
     if not all(row.get("solution") for row in rows):
         raise RlvrError("warmup.enabled needs a 'solution' column in the training data (this source has none)")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rl.resilience import check_finite_loss
 from rl.rundir import read_json, saving_checkpoint_folder, write_json
+from rl.train.resilience import check_finite_loss
 
 TOKENS_FILE = "generated_tokens.json"
 
@@ -34,8 +34,8 @@ def make_trainer_class():
     import torch
     from trl import GRPOTrainer
 
-    from rl.curriculum import CurriculumMixin
-    from rl.dynamic_sampling import DynamicSamplingMixin
+    from rl.train.curriculum import CurriculumMixin
+    from rl.train.dynamic_sampling import DynamicSamplingMixin
 
     class RlvrGRPOTrainer(CurriculumMixin, DynamicSamplingMixin, GRPOTrainer):
         """GRPOTrainer whose logs also carry per-reward counters, and that stops on a non-finite loss before its

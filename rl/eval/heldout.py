@@ -15,7 +15,7 @@ whatever the trainer generates with, so an 8-GPU ZeRO-3 node never decodes 500 p
   server and broadcasts the completions. The server applies one seed to a whole request, so sampled evaluation
   there is seeded per call, not per problem (greedy, the default, is unaffected).
 
-Prompts are split over ranks (`rl.evaluate.Shards`), each rank grades its own completions, and the records are
+Prompts are split over ranks (`rl.eval.evaluate.Shards`), each rank grades its own completions, and the records are
 gathered: every rank ends with the same figures; rank 0 writes `eval/<label>.jsonl`.
 """
 
@@ -25,8 +25,8 @@ from transformers import TrainerCallback
 
 from rl.config import EvalConfig
 from rl.distenv import is_main_process
-from rl.evaluate import Sampling, Shards, evaluate, gather_from_ranks, sample, vllm_generate
-from rl.metrics import flatten
+from rl.eval.evaluate import Sampling, Shards, evaluate, gather_from_ranks, sample, vllm_generate
+from rl.eval.metrics import flatten
 from rl.rundir import RunDir, write_json
 
 
@@ -46,7 +46,7 @@ def _sync_vllm(trainer) -> None:
 
 
 def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
-    """(complete function for `rl.evaluate.evaluate`, its `Shards`) for the trainer's generation backend: greedy,
+    """(complete function for `rl.eval.evaluate.evaluate`, its `Shards`) for the trainer's generation backend: greedy,
     `cfg.max_new_tokens`."""
     backend = _backend(trainer)
     greedy = Sampling.greedy(cfg.max_new_tokens, seed)
@@ -112,7 +112,7 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
 
     from trl.models.utils import unwrap_model_for_generation
 
-    from rl.precision import zero_stage
+    from rl.train.precision import zero_stage
 
     gathered = bool(trainer.args.ds3_gather_for_generation)
     sharded_forward = (zero_stage(trainer.args) == 3 and not gathered) or trainer.is_fsdp_enabled

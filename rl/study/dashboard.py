@@ -152,7 +152,7 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
     """A finished or running run's metrics from its files, named as the live backends name them."""
     from transformers.integrations.integration_utils import rewrite_logs
 
-    from rl.callbacks import SKIP_KEYS
+    from rl.train.callbacks import SKIP_KEYS
 
     rows, steps, stamps = [], [], []
     run = RunDir(run_dir)
@@ -252,7 +252,7 @@ def resolve(target: str | None) -> tuple[Path, str, str]:
     if is_run_dir(path):
         return _run_view(path)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
-        from rl.ablate import load_spec
+        from rl.study.ablate import load_spec
 
         spec = load_spec(path)
         runs = [r.run_dir for r in spec.runs if is_run_dir(r.run_dir)]

@@ -1,7 +1,8 @@
 """Trainer callbacks of `rlvr train`: `metrics.jsonl`, a quiet progress bar, and the generated-token budget.
 
-(The held-out evaluation is `rl.heldout.HeldOutEval`, preemption and non-finite guards are in `rl.resilience`, run
-health in `rl.health`: each beside what it calls.)
+(The held-out evaluation is `rl.eval.heldout.HeldOutEval`, preemption and non-finite guards are in
+`rl.train.resilience`, run
+health in `rl.train.health`: each beside what it calls.)
 
 Metric names follow TRL (`loss`, `reward`, `rewards/<name>/mean`, `kl`, `completions/mean_length`,
 `learning_rate`, `step_time`, ...) plus rlvr's per-reward counters `rewards/<name>/{items,none,timeouts,errors,

@@ -97,7 +97,7 @@ def final_dtype(precision, loaded_dtype):
 
 def check_warmup_engine(args) -> None:
     """The supervised warm-up trains the loaded model in place: not possible on ZeRO-3 or FSDP shards."""
-    from rl.precision import engine_of, zero_stage
+    from rl.train.precision import engine_of, zero_stage
 
     engine = engine_of(args)
     if zero_stage(args) == 3 or engine == "fsdp":
@@ -125,7 +125,7 @@ def preflight(exp: Experiment) -> Preflight:
     import tempfile
 
     from rl.data import from_hub, load_data
-    from rl.precision import decide
+    from rl.train.precision import decide
 
     lines = []
     funcs = build_reward_funcs(exp)
@@ -142,7 +142,7 @@ def preflight(exp: Experiment) -> Preflight:
         check_warmup_engine(args)
     lines.append(precision.describe())
     if exp.curriculum.enabled:
-        from rl.curriculum import accuracy_reward_index
+        from rl.train.curriculum import accuracy_reward_index
 
         cur = exp.curriculum
         mix = ", ".join(f"{k} {v:g}" for k, v in cur.mix_weights().items())
@@ -172,14 +172,14 @@ class Session:
     checkpoint: Path | None  # the checkpoint a resume continues from
     args: Any  # trl.GRPOConfig
     backends: list[str]
-    precision: Any  # rl.precision.Precision
+    precision: Any  # rl.train.precision.Precision
     rows: tuple[list[dict], list[dict]]  # (training, held-out)
     model: Any
     tokenizer: Any
     location: str  # where the weights were loaded from
     loaded_dtype: Any
     rewards: list
-    health: Any  # rl.health's callback, or None
+    health: Any  # rl.train.health's callback, or None
     state: dict = field(default_factory=dict)  # state.json
     wandb_run: Any = None
     trackio_run: Any = None
@@ -188,7 +188,7 @@ class Session:
 
     def close(self) -> None:
         """Finish the trackers (whatever phase the run stopped in)."""
-        from rl.dashboard import finish_trackio
+        from rl.study.dashboard import finish_trackio
 
         if self.wandb_run is not None:
             self.wandb_run.finish()
@@ -199,7 +199,7 @@ class Session:
 def run(exp: Experiment, run_dir: Path, resume: bool = False, checked: Preflight | None = None) -> dict:
     """Train one experiment into `run_dir` (already prepared); return the summary dict. `checked`: what
     `preflight` already built and loaded (the rewards, the data)."""
-    from rl.health import HealthStopped, stop_message
+    from rl.train.health import HealthStopped, stop_message
 
     s = prepare(exp, RunDir(run_dir), resume, checked)
     try:
@@ -224,11 +224,11 @@ def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | Non
     from transformers.utils import logging as hf_logging
 
     from rl.data import load_data
-    from rl.health import make_callback as make_health
     from rl.models import load_policy
-    from rl.precision import decide
-    from rl.resilience import quarantine_partial_checkpoints
-    from rl.trainer_reward import TrainerReward
+    from rl.train.health import make_callback as make_health
+    from rl.train.precision import decide
+    from rl.train.resilience import quarantine_partial_checkpoints
+    from rl.train.trainer_reward import TrainerReward
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
     console = Console()
@@ -273,7 +273,7 @@ def trackio_store(backends: list[str], run: RunDir, console) -> list[str]:
     Python process (a notebook, a test) whose store differs logs without trackio (trackio keeps its store)."""
     if "trackio" not in backends:
         return backends
-    from rl.dashboard import store_for, use_store
+    from rl.study.dashboard import store_for, use_store
 
     try:
         use_store(store_for(run.path))
@@ -291,12 +291,12 @@ def before_training(s: Session) -> None:
     neither the trainer's model nor its optimizer: metrics.jsonl, health, the held-out evaluation, the guards."""
     from accelerate import PartialState
 
-    from rl.callbacks import MetricsFile
-    from rl.dashboard import start_trackio
-    from rl.heldout import HeldOutEval
-    from rl.precision import upcast_trainable
-    from rl.resilience import NonFiniteGuard, PreemptionCallback
-    from rl.warmup import warm_start
+    from rl.eval.heldout import HeldOutEval
+    from rl.study.dashboard import start_trackio
+    from rl.train.callbacks import MetricsFile
+    from rl.train.precision import upcast_trainable
+    from rl.train.resilience import NonFiniteGuard, PreemptionCallback
+    from rl.train.warmup import warm_start
 
     exp, run, state = s.exp, s.run, s.state
     if exp.warmup.enabled and "warmup" not in state:
@@ -334,20 +334,20 @@ def build_trainer(s: Session):
     count and budget, and every callback in place."""
     from transformers.trainer_callback import ProgressCallback
 
-    from rl.callbacks import QuietProgress, TokenBudget
-    from rl.dashboard import adopt_trackio_callback
     from rl.data import to_dataset
-    from rl.lora import peft_config, prepare
-    from rl.precision import trainable_dtypes, upcast_trainable
-    from rl.resilience import NonFiniteGuard
-    from rl.trainer import generated_tokens_at, make_trainer_class
+    from rl.study.dashboard import adopt_trackio_callback
+    from rl.train.callbacks import QuietProgress, TokenBudget
+    from rl.train.lora import peft_config, prepare
+    from rl.train.precision import trainable_dtypes, upcast_trainable
+    from rl.train.resilience import NonFiniteGuard
+    from rl.train.trainer import generated_tokens_at, make_trainer_class
 
     exp, console = s.exp, s.console
     base = s.run.start if exp.warmup.enabled else s.location  # what a saved LoRA adapter goes on
     model = prepare(s.model, exp.model.lora, base, s.args.gradient_checkpointing)
     train_rows = s.rows[0]
     if exp.curriculum.enabled:  # each row carries its index: the gathered rewards say which prompt they are for
-        from rl.curriculum import ID_COLUMN
+        from rl.train.curriculum import ID_COLUMN
 
         train_rows = [row | {ID_COLUMN: i} for i, row in enumerate(train_rows)]
     trainer = make_trainer_class()(
@@ -387,7 +387,7 @@ def build_trainer(s: Session):
 
 def train_guarded(s: Session, trainer):
     """`trainer.train()` with SIGTERM/SIGUSR1 turned into a checkpoint and `Preempted` (exit code 3)."""
-    from rl.resilience import Preempted, PreemptionCallback
+    from rl.train.resilience import Preempted, PreemptionCallback
 
     preemption = next(c for c in s.callbacks if isinstance(c, PreemptionCallback))
     preemption.install()
@@ -407,8 +407,8 @@ def train_guarded(s: Session, trainer):
 
 def after_training(s: Session, trainer, output) -> dict:
     """Save `final/`, evaluate after GRPO, write summary.json (and the trackers' summary)."""
-    from rl.lora import save_final
-    from rl.trainer import ranks_in_sync
+    from rl.train.lora import save_final
+    from rl.train.trainer import ranks_in_sync
 
     exp, run = s.exp, s.run
     # final/: the adapter, or merged with lora.merge; a full model in the dtype its weights were loaded in
@@ -435,7 +435,7 @@ def after_training(s: Session, trainer, output) -> dict:
 
 def start_curriculum(trainer, exp: Experiment, n_prompts: int, checkpoint: Path | None, console) -> None:
     """Give the trainer its curriculum: empty on a fresh start, the checkpoint's state on a resume."""
-    from rl.curriculum import Curriculum, accuracy_reward_index, saved_state
+    from rl.train.curriculum import Curriculum, accuracy_reward_index, saved_state
 
     curriculum = Curriculum(exp.curriculum, n_prompts, exp.seed)
     state = saved_state(checkpoint)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.data import render_prompt
-from rl.metrics import aggregate, k_values, majority_vote, problem_metrics
+from rl.eval.metrics import aggregate, k_values, majority_vote, problem_metrics
 
 LABEL_KEYS = ("data_source", "level", "subject")
 """Row columns the metrics are also broken down by, when rows carry them."""
@@ -311,7 +311,7 @@ def grade_samples(
 
 
 def majority_indices(answers: Sequence[Sequence[str | None]], timeout: float = 1.0) -> list[int | None]:
-    """For each problem, the index of a sample holding its majority answer (see `rl.metrics.majority_vote`).
+    """For each problem, the index of a sample holding its majority answer (see `rl.eval.metrics.majority_vote`).
 
     Answers are the same when their normalised text is equal or `rewards.math.is_equivalent` says so; pairs that
     the exact rules cannot settle go to the worker pool, each within `timeout` (a timeout or error: not the same).
@@ -358,7 +358,7 @@ def grade_problems(
 ) -> list[tuple[dict[str, float], dict[str, Any], list[dict]]]:
     """Grade n completions per row: one (figures, labels, records) per problem.
 
-    Figures (`rl.metrics.problem_metrics`): pass@k for k in 1, 2, 4, ... n (unbiased estimator), mean@n, maj@n,
+    Figures (`rl.eval.metrics.problem_metrics`): pass@k for k in 1, 2, 4, ... n (unbiased estimator), mean@n, maj@n,
     format rate (think_format), mean length in tokens, unverifiable. Labels: the row's data_source / level /
     subject. Records: one per completion, with the row's other columns (`rlvr filter` writes rows back).
     """
@@ -414,7 +414,7 @@ def score_samples(
     tokenizer=None,
     lenient: bool = False,
 ) -> tuple[dict, list[dict]]:
-    """Grade n completions per row; return (`rl.metrics.aggregate` result, one record per completion)."""
+    """Grade n completions per row; return (`rl.eval.metrics.aggregate` result, one record per completion)."""
     problems = grade_problems(rows, texts, lengths, timeout, tokenizer, lenient)
     return _combine(problems)
 
@@ -524,7 +524,7 @@ def evaluate(
 ) -> tuple[dict, list[dict]]:
     """The one evaluation (`rlvr train` before and after GRPO, the warm-up's probe, `rlvr eval`): this rank's shard
     of `rows` is completed by `complete` and graded with the reward's own grader; every rank's problems are
-    gathered (identical on every rank). Returns (`rl.metrics.aggregate` result, one record per completion, in row
+    gathered (identical on every rank). Returns (`rl.eval.metrics.aggregate` result, one record per completion, in row
     order); `out_file` (JSONL) gets the records. `description`: the progress bar's (None: no bar)."""
     from rich.console import Console
     from rich.progress import Progress

@@ -7,7 +7,8 @@ Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run:
 the mean and the sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json
 `health`) are counted per variant in the table and listed per run under "Run health".
 
-Statistics (`rl/stats.py`, written to `report.json` and two more tables): per variant and metric n, mean, std and a
+Statistics (`rl/study/stats.py`, written to `report.json` and two more tables): per variant and metric n, mean,
+std and a
 95% t-interval over seeds; for held-out accuracy also a bootstrap interval over problems x seeds and each run's
 binomial standard error. Each variant against the spec's `baseline:` (default: the first variant): the difference,
 its Welch 95% interval and p, a permutation p, significance at p < 0.05, and the smallest difference the seeds
@@ -115,7 +116,7 @@ def collect(runs: list[tuple[str, int, Path]]) -> dict[str, list[dict]]:
 def discover(target: Path) -> tuple[str, list[tuple[str, int, Path]], list[str] | None, str | None]:
     """Runs of a spec file or of a directory holding `<variant>__s<seed>/` run folders."""
     if target.is_file():
-        from rl.ablate import load_spec
+        from rl.study.ablate import load_spec
 
         spec = load_spec(target)
         return spec.name, [(r.variant, r.seed, r.run_dir) for r in spec.runs], spec.metrics, spec.baseline
@@ -186,7 +187,7 @@ def alert_cell(runs: list[dict]) -> str:
 
 
 def health_section(groups: dict[str, list[dict]]) -> str:
-    """Every alert of every run, by variant and seed (rl/health.py says what each kind means)."""
+    """Every alert of every run, by variant and seed (rl/train/health.py says what each kind means)."""
     lines = []
     for variant, runs in groups.items():
         for run in sorted(runs, key=lambda r: r["seed"]):
@@ -208,7 +209,7 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
     each run's binomial standard error); each variant against `baseline`: difference, Welch 95% CI and p, a
     permutation p, significant (Welch p < 0.05), the smallest difference the seeds could detect at 80% power, and
     for held-out accuracy a bootstrap CI over problems x seeds."""
-    from rl.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
+    from rl.study.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
 
     def values(variant: str, metric: str) -> list[float]:
         return [r["figures"][metric] for r in groups[variant] if r["figures"].get(metric) is not None]
@@ -418,7 +419,7 @@ def report(target: str, out_dir: str | None = None) -> Path:
     groups = collect(runs)
     if not groups:
         raise RlvrError(f"report: none of the {len(runs)} runs of {name} has finished (no summary.json)")
-    from rl.ablate import DEFAULT_METRICS
+    from rl.study.ablate import DEFAULT_METRICS
 
     metrics = metrics or list(DEFAULT_METRICS)
     out = Path(out_dir) if out_dir else (runs[0][2].parent / "report")

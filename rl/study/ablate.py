@@ -35,8 +35,8 @@ import yaml
 
 from rl.config import Experiment, apply_override, dump_yaml, from_dict, read_yaml, validate
 from rl.errors import RlvrError
-from rl.health import EXIT_HEALTH
 from rl.rundir import RunDir
+from rl.train.health import EXIT_HEALTH
 
 SPEC_KEYS = ("name", "base", "seeds", "output_dir", "overrides", "variants", "metrics", "description", "baseline")
 DEFAULT_METRICS = ["accuracy_after", "accuracy_delta", "format_rate_after", "mean_completion_length", "mean_reward"]

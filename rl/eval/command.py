@@ -121,7 +121,7 @@ class Settings:
     lenient: bool
 
     def sampling(self):
-        from rl.evaluate import Sampling
+        from rl.eval.evaluate import Sampling
 
         return Sampling(self.n, self.max_new_tokens, self.temperature, self.top_p, self.seed)
 
@@ -253,7 +253,7 @@ def choose_backend(requested: str, gguf_file: str | None, adapters: bool = False
     """hf or vllm; vllm only with vLLM installed, a CUDA GPU, and full (not GGUF, not LoRA adapter) checkpoints."""
     import torch
 
-    from rl.evaluate import vllm_installed
+    from rl.eval.evaluate import vllm_installed
 
     if requested == "vllm":
         if not vllm_installed():
@@ -288,10 +288,10 @@ def output_dir(opts: EvalOptions, run: RunDir | None, label: str, data_name: str
 
 
 def completer(cfg, tokenizer, settings: Settings):
-    """The `complete` function of `rl.evaluate.evaluate` for one model with the chosen backend."""
+    """The `complete` function of `rl.eval.evaluate.evaluate` for one model with the chosen backend."""
     import torch
 
-    from rl.evaluate import hf_complete, sample_vllm
+    from rl.eval.evaluate import hf_complete, sample_vllm
     from rl.models import load_model, locate
 
     location = locate(cfg, settings.seed)
@@ -331,8 +331,8 @@ def cmd_eval(args) -> int:
     from rich.console import Console
     from transformers.utils import logging as hf_logging
 
-    from rl.evaluate import evaluate
-    from rl.metrics import flatten
+    from rl.eval.evaluate import evaluate
+    from rl.eval.metrics import flatten
     from rl.models import load_tokenizer, locate
 
     opts = EvalOptions.from_args(args)
@@ -414,7 +414,7 @@ def cmd_eval(args) -> int:
 
 
 def write_records(folder: Path, records: list[dict], point: dict) -> None:
-    from rl.evaluate import write_jsonl
+    from rl.eval.evaluate import write_jsonl
 
     write_jsonl(folder / "samples.jsonl", records)
     (folder / "metrics.json").write_text(json.dumps(point, indent=1))
@@ -442,7 +442,7 @@ def print_tables(console, points: list[dict], settings: Settings) -> None:
     """The curve (one row per model), then the last model's breakdowns by data_source / level / subject."""
     from rich.table import Table
 
-    from rl.metrics import k_values
+    from rl.eval.metrics import k_values
 
     n = settings.n
     keys = [f"pass@{k}" for k in k_values(n)] + ([f"maj@{n}"] if n > 1 else [])

@@ -1,0 +1,1 @@
+"""Launching on GPUs: the launch planner (`plan`) and its memory arithmetic."""

@@ -1,0 +1,1 @@
+"""Studies of many runs: ablations, their statistics and report, and the local dashboard."""
