@@ -263,9 +263,25 @@ def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | Non
         f"train {len(rows[0])}  held-out {len(rows[1])}  -> {run}"
     )
     return Session(
-        exp, run, resume, console, main, started, checkpoint, args, backends, precision, rows, model, tokenizer,
-        location, model.dtype, reward_funcs, health, read_json(run.state) or {},
-    )  # fmt: skip
+        exp=exp,
+        run=run,
+        resume=resume,
+        console=console,
+        main=main,
+        started=started,
+        checkpoint=checkpoint,
+        args=args,
+        backends=backends,
+        precision=precision,
+        rows=rows,
+        model=model,
+        tokenizer=tokenizer,
+        location=location,
+        loaded_dtype=model.dtype,
+        rewards=reward_funcs,
+        health=health,
+        state=read_json(run.state) or {},
+    )
 
 
 def trackio_store(backends: list[str], run: RunDir, console) -> list[str]:
