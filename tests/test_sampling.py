@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rl.config import ModelConfig
-from rl.eval.evaluate import SeededSampling, sample, sample_seed, vllm_sampling
+from rl.eval.evaluate import Sampling, SeededSampling, sample, sample_seed
 from rl.models import load_policy
 
 PROMPTS = [f"What is {a} + {b}?" for a, b in [(12, 34), (503, 77), (9, 9), (640, 360), (1, 998), (45, 54)]]
@@ -27,13 +27,13 @@ def polluted(model):
 
 def test_generation_config_defaults_do_not_leak_into_evaluation(policy):
     model, tok = policy
-    clean_greedy = sample(model, tok, PROMPTS, max_new_tokens=24, batch_size=4)
-    clean_sampled = sample(model, tok, PROMPTS, n=2, max_new_tokens=24, batch_size=4, temperature=1.0, seed=7)
+    clean_greedy = sample(model, tok, PROMPTS, Sampling(max_new_tokens=24), batch_size=4)
+    clean_sampled = sample(model, tok, PROMPTS, Sampling(2, 24, temperature=1.0, seed=7), batch_size=4)
     saved = model.generation_config.to_dict()
     try:
         polluted(model)
-        assert sample(model, tok, PROMPTS, max_new_tokens=24, batch_size=4) == clean_greedy
-        again = sample(model, tok, PROMPTS, n=2, max_new_tokens=24, batch_size=4, temperature=1.0, seed=7)
+        assert sample(model, tok, PROMPTS, Sampling(max_new_tokens=24), batch_size=4) == clean_greedy
+        again = sample(model, tok, PROMPTS, Sampling(2, 24, temperature=1.0, seed=7), batch_size=4)
         assert again == clean_sampled
         # and the polluting defaults do change plain `generate`, so the check above can fail
         batch = tok(PROMPTS[:2], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -49,12 +49,12 @@ def test_generation_config_defaults_do_not_leak_into_evaluation(policy):
 def test_samples_are_seeded_per_problem_not_per_batch(policy):
     model, tok = policy
     kw = dict(n=3, max_new_tokens=16, temperature=1.0, top_p=0.9, seed=3)
-    whole = sample(model, tok, PROMPTS, batch_size=6, **kw)[0]
-    small_batches = sample(model, tok, PROMPTS, batch_size=3, **kw)[0]
-    reversed_order = sample(model, tok, PROMPTS[::-1], batch_size=9, indices=list(range(6))[::-1], **kw)[0][::-1]
+    whole = sample(model, tok, PROMPTS, Sampling(**kw), batch_size=6)[0]
+    small_batches = sample(model, tok, PROMPTS, Sampling(**kw), batch_size=3)[0]
+    reversed_order = sample(model, tok, PROMPTS[::-1], Sampling(**kw), 9, indices=list(range(6))[::-1])[0][::-1]
     assert whole == small_batches == reversed_order
     assert any(len(set(group)) > 1 for group in whole)  # the samples of a problem differ from each other
-    other_seed = sample(model, tok, PROMPTS, batch_size=6, **(kw | {"seed": 4}))[0]
+    other_seed = sample(model, tok, PROMPTS, Sampling(**(kw | {"seed": 4})), batch_size=6)[0]
     assert other_seed != whole
 
 
@@ -79,7 +79,7 @@ def test_seeds_differ_across_problems_and_samples():
 
 
 def test_vllm_request_states_every_sampling_parameter():
-    greedy = vllm_sampling(1, 64, 0.0, 0.9, seed=5)
+    greedy = Sampling(1, 64, 0.0, 0.9, seed=5).vllm()
     assert greedy == {
         "n": 1,
         "temperature": 0.0,
@@ -93,9 +93,9 @@ def test_vllm_request_states_every_sampling_parameter():
         "seed": 5,
         "skip_special_tokens": True,
     }
-    assert vllm_sampling(4, 64, 0.6, 0.95, seed=5)["top_p"] == 0.95
+    assert Sampling(4, 64, 0.6, 0.95, seed=5).vllm()["top_p"] == 0.95
     with pytest.raises(ValueError, match="greedy"):
-        vllm_sampling(4, 64, 0.0, 1.0, seed=0)
+        Sampling(4, 64, 0.0, 1.0, seed=0)
 
 
 def test_training_rollouts_sample_with_the_same_neutral_defaults(tmp_path):

@@ -299,14 +299,7 @@ def completer(cfg, tokenizer, settings: Settings):
     if settings.backend == "vllm":
 
         def complete(prompts, indices, progress=None):
-            return sample_vllm(
-                location,
-                tokenizer,
-                prompts,
-                dtype=cfg.dtype,
-                trust_remote_code=cfg.trust_remote_code,
-                **sampling.kwargs(),
-            )
+            return sample_vllm(location, tokenizer, prompts, sampling, cfg.dtype, cfg.trust_remote_code)
 
         return complete
     model = load_model(location, cfg)

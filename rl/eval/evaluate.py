@@ -12,7 +12,6 @@ per prompt; needs vLLM and a CUDA GPU). Greedy (temperature 0) by default.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import importlib.util
 import json
@@ -35,6 +34,43 @@ LABEL_KEYS = ("data_source", "level", "subject")
 # otherwise change what is evaluated; on top of that the model's config is swapped for a neutral one while generating.
 # Sampling is seeded per problem and per sample (`sample_seed`), as vLLM seeds each request: a problem's samples do
 # not depend on the batch or the rank it lands in, so sharded and single-process evaluation agree.
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How completions are drawn, the same for transformers and vLLM: n per prompt, temperature 0 = greedy."""
+
+    n: int = 1
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.temperature <= 0 and self.n > 1:
+            raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
+
+    @classmethod
+    def greedy(cls, max_new_tokens: int, seed: int = 0) -> Sampling:
+        return cls(1, max_new_tokens, 0.0, 1.0, seed)
+
+    def vllm(self, seed: int | None = None) -> dict[str, Any]:
+        """`vllm.SamplingParams` keyword arguments of one request (seeded `seed`, default `self.seed`): the
+        definition `sample` uses, every field explicit."""
+        greedy = self.temperature <= 0
+        return dict(
+            n=self.n,
+            temperature=max(self.temperature, 0.0),
+            top_p=1.0 if greedy else self.top_p,
+            top_k=0,  # 0 (or -1): no top-k
+            min_p=0.0,
+            repetition_penalty=1.0,
+            presence_penalty=0.0,
+            frequency_penalty=0.0,
+            max_tokens=self.max_new_tokens,
+            seed=self.seed if seed is None else seed,
+            skip_special_tokens=True,
+        )
 
 
 def sample_seed(seed: int, index: int, j: int = 0) -> int:
@@ -87,36 +123,31 @@ def sample(
     model,
     tokenizer,
     prompts: list[Any],
-    n: int = 1,
-    max_new_tokens: int = 256,
+    sampling: Sampling = Sampling(),
     batch_size: int = 64,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
     progress: Callable[[int], None] | None = None,
-    seed: int = 0,
     indices: Sequence[int] | None = None,
     synced_gpus: bool = False,
 ) -> tuple[list[list[str]], list[list[int]]]:
-    """`n` completions per prompt with transformers; returns (texts, token lengths), each one list per prompt.
+    """`sampling.n` completions per prompt with transformers; returns (texts, token lengths), one list per prompt.
 
-    `batch_size` counts sequences: each batch holds `batch_size // n` prompts (at least one). Temperature 0 means
-    greedy decoding (then `n` must be 1). A completion's length counts its tokens up to and including the end token.
-    Sample j of prompt i is drawn with `sample_seed(seed, indices[i], j)` (`indices`: the prompts' global indices,
-    default 0..len-1). `synced_gpus`: every rank runs the same number of forward passes (sharded ZeRO-3 / FSDP
-    weights, whose forward is a collective).
+    `batch_size` counts sequences: each batch holds `batch_size // n` prompts (at least one). A completion's length
+    counts its tokens up to and including the end token. Sample j of prompt i is drawn with
+    `sample_seed(sampling.seed, indices[i], j)` (`indices`: the prompts' global indices, default 0..len-1).
+    `synced_gpus`: every rank runs the same number of forward passes (sharded ZeRO-3 / FSDP weights, whose forward
+    is a collective).
     """
     import torch
     from transformers import GenerationConfig, LogitsProcessorList
 
-    if temperature <= 0 and n > 1:
-        raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
+    n, seed = sampling.n, sampling.seed
     indices = list(range(len(prompts))) if indices is None else list(indices)
     texts = [render_prompt(p, tokenizer) for p in prompts]
     tokenizer.padding_side = "left"
     ends = sorted(end_token_ids(model, tokenizer))
     stop = torch.tensor(ends, dtype=torch.long)
     config = GenerationConfig(
-        max_new_tokens=max_new_tokens,
+        max_new_tokens=sampling.max_new_tokens,
         do_sample=False,  # sampling, when asked for, is SeededSampling's: greedy over its one-hot scores
         num_beams=1,
         repetition_penalty=1.0,
@@ -139,9 +170,9 @@ def sample(
                 # n rows per prompt (num_return_sequences needs transformers' own sampling)
                 batch = {k: v.repeat_interleave(n, dim=0).to(model.device) for k, v in batch.items()}
                 processors = LogitsProcessorList()
-                if temperature > 0:
+                if sampling.temperature > 0:
                     seeds = [sample_seed(seed, i, j) for i in indices[start : start + per_batch] for j in range(n)]
-                    processors.append(SeededSampling(seeds, temperature, top_p, model.device))
+                    processors.append(SeededSampling(seeds, sampling.temperature, sampling.top_p, model.device))
                 with torch.no_grad():  # not inference_mode: FSDP2 makes its gather buffers on a first forward
                     ids = model.generate(
                         **batch, generation_config=config, logits_processor=processors, synced_gpus=synced_gpus
@@ -174,46 +205,17 @@ def vllm_installed() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def vllm_sampling(n: int, max_new_tokens: int, temperature: float, top_p: float, seed: int) -> dict[str, Any]:
-    """`vllm.SamplingParams` keyword arguments of one request: the definition `sample` uses, every field explicit."""
-    if temperature <= 0 and n > 1:
-        raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
-    return dict(
-        n=n,
-        temperature=max(temperature, 0.0),
-        top_p=top_p if temperature > 0 else 1.0,
-        top_k=0,  # 0 (or -1): no top-k
-        min_p=0.0,
-        repetition_penalty=1.0,
-        presence_penalty=0.0,
-        frequency_penalty=0.0,
-        max_tokens=max_new_tokens,
-        seed=seed,
-        skip_special_tokens=True,
-    )
-
-
 def vllm_generate(
-    llm,
-    tokenizer,
-    prompts: list[Any],
-    n: int = 1,
-    max_new_tokens: int = 256,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    indices: Sequence[int] | None = None,
+    llm, tokenizer, prompts: list[Any], sampling: Sampling = Sampling(), indices: Sequence[int] | None = None
 ) -> tuple[list[list[str]], list[list[int]]]:
-    """`n` completions per prompt from a vLLM `LLM` (rlvr's own, or TRL's colocated engine): one request per prompt,
-    seeded with `sample_seed(seed, index)`. Prompts are rendered and tokenised exactly as for transformers and passed
-    as token ids, so vLLM adds no special tokens of its own."""
+    """`sampling.n` completions per prompt from a vLLM `LLM` (rlvr's own, or TRL's colocated engine): one request
+    per prompt, seeded with `sample_seed(sampling.seed, index)`. Prompts are rendered and tokenised exactly as for
+    transformers and passed as token ids, so vLLM adds no special tokens of its own."""
     from vllm import SamplingParams
 
     indices = list(range(len(prompts))) if indices is None else list(indices)
     ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in prompts]
-    params = [
-        SamplingParams(**vllm_sampling(n, max_new_tokens, temperature, top_p, sample_seed(seed, i))) for i in indices
-    ]
+    params = [SamplingParams(**sampling.vllm(sample_seed(sampling.seed, i))) for i in indices]
     outputs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
     texts = [[o.text for o in out.outputs] for out in outputs]
     lengths = [[len(o.token_ids) for o in out.outputs] for out in outputs]
@@ -224,29 +226,25 @@ def sample_vllm(
     location: str,
     tokenizer,
     prompts: list[Any],
-    n: int = 1,
-    max_new_tokens: int = 256,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    seed: int = 0,
+    sampling: Sampling = Sampling(),
     dtype: str = "auto",
     trust_remote_code: bool = False,
 ) -> tuple[list[list[str]], list[list[int]]]:
-    """`n` completions per prompt with a vLLM engine of its own (`vllm_generate`), torn down before returning (one
-    checkpoint after another fits). `generation_config="vllm"`: the checkpoint's sampling defaults are not used."""
+    """`sampling.n` completions per prompt with a vLLM engine of its own (`vllm_generate`), torn down before
+    returning (one checkpoint after another fits). `generation_config="vllm"`: the checkpoint's sampling defaults
+    are not used."""
     from vllm import LLM
 
-    vllm_sampling(n, max_new_tokens, temperature, top_p, seed)  # the greedy-with-n check, before a slow start
     llm = LLM(
         model=location,
         tokenizer=location,
         dtype=dtype,
-        seed=seed,
+        seed=sampling.seed,
         trust_remote_code=trust_remote_code,
         generation_config="vllm",
     )
     try:
-        return vllm_generate(llm, tokenizer, prompts, n, max_new_tokens, temperature, top_p, seed)
+        return vllm_generate(llm, tokenizer, prompts, sampling)
     finally:
         del llm
         _free_vllm()
@@ -489,29 +487,6 @@ Complete = Callable[[list[Any], list[int], Callable[[int], None]], tuple[list[li
 are their global row indices (each problem's samples are seeded by it); `progress(done)` counts prompts."""
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """How completions are drawn, the same for transformers and vLLM: n per prompt, temperature 0 = greedy."""
-
-    n: int = 1
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.temperature <= 0 and self.n > 1:
-            raise ValueError("greedy decoding gives n identical samples: use n=1 or a temperature above 0")
-
-    @classmethod
-    def greedy(cls, max_new_tokens: int, seed: int = 0) -> Sampling:
-        return cls(1, max_new_tokens, 0.0, 1.0, seed)
-
-    def kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of `sample`, `vllm_generate` and `sample_vllm`."""
-        return dataclasses.asdict(self)
-
-
 def evaluate(
     complete: Complete,
     rows: list[dict],
@@ -551,15 +526,6 @@ def hf_complete(model, tokenizer, sampling: Sampling, batch_size: int = 64, sync
     """A `complete` function over a transformers model."""
 
     def complete(prompts, indices, progress=None):
-        return sample(
-            model,
-            tokenizer,
-            prompts,
-            batch_size=batch_size,
-            progress=progress,
-            indices=indices,
-            synced_gpus=synced_gpus,
-            **sampling.kwargs(),
-        )
+        return sample(model, tokenizer, prompts, sampling, batch_size, progress, indices, synced_gpus)
 
     return complete

@@ -65,7 +65,7 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
 
                 dist.barrier(device_ids=[acc.local_process_index])
             try:
-                return vllm_generate(engine.llm, tokenizer, prompts, indices=indices, **greedy.kwargs())
+                return vllm_generate(engine.llm, tokenizer, prompts, greedy, indices)
             finally:
                 if engine.enable_sleep_mode:
                     engine.llm.sleep(level=2)
@@ -84,17 +84,13 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
             if acc.is_main_process:
                 flat = [p for _, part in shards for p in part]
                 ids = [tokenizer(render_prompt(p, tokenizer), add_special_tokens=False)["input_ids"] for p in flat]
+                params = greedy.vllm()  # the keywords TRL's VLLMClient.generate takes; the seed goes through
+                client_keys = ("n", "repetition_penalty", "temperature", "top_p", "top_k", "min_p", "max_tokens")
                 out = trainer.vllm_generation.vllm_client.generate(
                     prompts=ids,
-                    n=1,
-                    repetition_penalty=1.0,
-                    temperature=0.0,
-                    top_p=1.0,
-                    top_k=0,
-                    min_p=0.0,
-                    max_tokens=greedy.max_new_tokens,
+                    **{k: params[k] for k in client_keys},
                     logprobs=None,
-                    generation_kwargs={"seed": seed},
+                    generation_kwargs={"seed": params["seed"]},
                 )
                 texts = [[t] for t in tokenizer.batch_decode(out["completion_ids"], skip_special_tokens=True)]
                 lengths = [[len(c)] for c in out["completion_ids"]]
@@ -128,16 +124,7 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
             ) as model,
             acc.autocast(),
         ):
-            return sample(
-                model,
-                tokenizer,
-                prompts,
-                batch_size=cfg.batch_size,
-                progress=progress,
-                indices=indices,
-                synced_gpus=synced,
-                **greedy.kwargs(),
-            )
+            return sample(model, tokenizer, prompts, greedy, cfg.batch_size, progress, indices, synced)
 
     return complete, Shards.current()
 
