@@ -166,3 +166,20 @@ def test_every_module_imports_alone():
     code = ALONE.format(packages=set(PACKAGES))
     done = subprocess.run([sys.executable, "-c", code, *names], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+
+
+LIGHT = ("rl.cli", "rl.rundir", "rl.distenv", "rl.tracking", "rl.config", "rl.eval.command")
+"""Modules every command loads before it knows what it needs (the CLI, the run directory, wandb's starter, the
+config schema, `rlvr eval`'s options): they must not pull in torch or transformers (seconds on every call)."""
+
+
+def test_light_modules_do_not_import_torch_or_transformers():
+    code = (
+        "import importlib, sys\n"
+        f"for name in {LIGHT!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'trl', 'wandb') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
