@@ -70,6 +70,7 @@ def test_merge_batches_repads_prompts_left_and_completions_right():
     assert int(out["num_items_in_batch"]) == 5
 
 
+@pytest.mark.slow  # ~120 s: a real run with refill rounds (CI runs it in make test-slow)
 def test_tiny_run_with_dynamic_sampling_refills_and_logs_the_dropped_share(tmp_path):
     """Warmed up to ~30% so that groups differ: some are dropped and refilled from fresh prompts."""
     out = tmp_path / "run"
