@@ -113,6 +113,12 @@ def _natural(text: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
 
 
+def current_names(figures: dict[str, Any]) -> dict[str, Any]:
+    """Held-out figures under today's names: files written before training and `rlvr eval` shared one vocabulary
+    (an older state.json, and summary.json's `accuracy_*` keys) call greedy pass@1 `accuracy`."""
+    return {("pass@1" if k == "accuracy" else k): v for k, v in figures.items()}
+
+
 def flatten(result: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     """`aggregate` output as wandb keys: `eval/pass@1`, `eval/data_source/gsm8k/pass@1`, ..."""
     flat = {f"{prefix}/{k}": v for k, v in result["overall"].items()}

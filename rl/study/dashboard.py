@@ -152,13 +152,14 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
     """A finished or running run's metrics from its files, named as the live backends name them."""
     from transformers.integrations.integration_utils import rewrite_logs
 
+    from rl.eval.metrics import current_names
     from rl.train.callbacks import SKIP_KEYS
 
     rows, steps, stamps = [], [], []
     run = RunDir(run_dir)
     state = _read(run.state) or {}
     if state.get("before"):
-        rows.append(_numbers("eval/", _pass1(state["before"])) | {"train/global_step": 0})
+        rows.append(_numbers("eval/", current_names(state["before"])) | {"train/global_step": 0})
         steps.append(0)
         stamps.append(_iso(run.state.stat().st_mtime))
     path = run.metrics
@@ -178,15 +179,10 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
     after = {k.removesuffix("_after"): v for k, v in summary.items() if k.endswith("_after")}
     if _numbers("", after):
         step = summary.get("steps") or (steps[-1] if steps else 0)
-        rows.append(_numbers("eval/", _pass1(after)) | {"train/global_step": step})
+        rows.append(_numbers("eval/", current_names(after)) | {"train/global_step": step})
         steps.append(step)
         stamps.append(_iso(run.summary.stat().st_mtime))
     return rows, steps, stamps
-
-
-def _pass1(figures: dict) -> dict:
-    """Held-out figures under the name the live run logs (summary.json and old state.json say `accuracy`)."""
-    return {("pass@1" if k == "accuracy" else k): v for k, v in figures.items()}
 
 
 def _read(path: Path) -> dict | None:

@@ -22,6 +22,7 @@ from typing import Any
 from rl.config import Experiment, dump_yaml
 from rl.distenv import is_main_process
 from rl.errors import RlvrError
+from rl.eval.metrics import current_names
 from rl.rundir import RunDir, read_json, step_of, write_json
 from rl.tracking import start_wandb, wandb_mode
 
@@ -183,8 +184,10 @@ class Session:
     state: dict = field(default_factory=dict)  # state.json
     wandb_run: Any = None
     trackio_run: Any = None
-    heldout: Any = None
-    callbacks: list = field(default_factory=list)
+    heldout: Any = None  # rl.eval.heldout.HeldOutEval
+    preemption: Any = None  # rl.train.resilience.PreemptionCallback
+    non_finite: Any = None  # rl.train.resilience.NonFiniteGuard
+    metrics_file: Any = None  # rl.train.callbacks.MetricsFile
 
     def close(self) -> None:
         """Finish the trackers (whatever phase the run stopped in)."""
@@ -342,7 +345,7 @@ def before_training(s: Session) -> None:
         s.health.trackio_run = s.trackio_run
     s.heldout = HeldOutEval(s.rows[1], s.tokenizer, exp.eval, exp.seed, run, state, s.console)
     s.heldout.wandb_run, s.heldout.trackio_run = s.wandb_run, s.trackio_run
-    s.callbacks = [metrics_file, PreemptionCallback(run.path), NonFiniteGuard(), s.heldout]
+    s.metrics_file, s.preemption, s.non_finite = metrics_file, PreemptionCallback(run.path), NonFiniteGuard()
 
 
 def build_trainer(s: Session):
@@ -355,7 +358,6 @@ def build_trainer(s: Session):
     from rl.train.callbacks import QuietProgress, TokenBudget
     from rl.train.lora import peft_config, prepare
     from rl.train.precision import trainable_dtypes, upcast_trainable
-    from rl.train.resilience import NonFiniteGuard
     from rl.train.trainer import generated_tokens_at, make_trainer_class
 
     exp, console = s.exp, s.console
@@ -373,16 +375,14 @@ def build_trainer(s: Session):
         args=s.args,
         train_dataset=to_dataset(train_rows),
         processing_class=s.tokenizer,
-        callbacks=s.callbacks,
+        callbacks=[s.metrics_file, s.preemption, s.non_finite, s.heldout],
     )
     if s.health is not None:  # first: its health/* keys reach wandb and metrics.jsonl in the same log call
         trainer.callback_handler.callbacks.insert(0, s.health)
     s.heldout.trainer = trainer
     if s.trackio_run is not None:
         adopt_trackio_callback(trainer, s.trackio_run)
-    for callback in s.callbacks:
-        if isinstance(callback, NonFiniteGuard):
-            callback.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
+    s.non_finite.trainer = trainer  # under DeepSpeed it asks the engine for the global gradient norm
     if s.precision.upcast_trainable:
         upcast_trainable(trainer.model)  # after TRL's own casts (QLoRA adapters to bf16), before the optimizer exists
     dtypes = ", ".join(sorted(trainable_dtypes(trainer.model)))
@@ -402,10 +402,11 @@ def build_trainer(s: Session):
 
 
 def train_guarded(s: Session, trainer):
-    """`trainer.train()` with SIGTERM/SIGUSR1 turned into a checkpoint and `Preempted` (exit code 3)."""
-    from rl.train.resilience import Preempted, PreemptionCallback
+    """`trainer.train()` with SIGTERM/SIGUSR1 (or a PREEMPT file) turned into a checkpoint and `Preempted` (exit code
+    75)."""
+    from rl.train.resilience import Preempted
 
-    preemption = next(c for c in s.callbacks if isinstance(c, PreemptionCallback))
+    preemption = s.preemption
     preemption.install()
     try:
         output = trainer.train(resume_from_checkpoint=str(s.checkpoint) if s.checkpoint else None)
@@ -488,8 +489,8 @@ def make_summary(exp, run: RunDir, state, after, steps, output, started) -> dict
         "seed": exp.seed,
         "run_dir": str(run),
         "steps": steps,
-        "accuracy_before": _pass1(before),
-        "accuracy_after": _pass1(after),
+        "accuracy_before": current_names(before).get("pass@1"),
+        "accuracy_after": current_names(after).get("pass@1"),
         "format_rate_before": before.get("format_rate"),
         "format_rate_after": after.get("format_rate"),
         "n_eval": (after or before).get("n_problems", (after or before).get("n")),
@@ -502,11 +503,6 @@ def make_summary(exp, run: RunDir, state, after, steps, output, started) -> dict
     if summary["accuracy_before"] is not None and summary["accuracy_after"] is not None:
         summary["accuracy_delta"] = round(summary["accuracy_after"] - summary["accuracy_before"], 4)
     return summary
-
-
-def _pass1(figures: dict) -> float | None:
-    """Greedy held-out pass@1 (a state.json written before rlvr named it so calls it accuracy)."""
-    return figures.get("pass@1", figures.get("accuracy"))
 
 
 def print_summary(console, summary: dict) -> None:
