@@ -11,6 +11,12 @@ RUN/summary.json           written at the end: a run that has it is finished
 RUN/PREEMPT, preempted.json   a preemption request, and where it stopped
 RUN/reward_errors/         the first traceback of each failing reward
 RUN/wandb/, wandb_id       the wandb run (offline files) and its id, so a resume continues it
+RUN/running.json           while `rlvr train` runs on it: host and pid (a second start on this host is refused)
+RUN/finished-N/            a finished run continued past step N (a larger grpo.max_steps) keeps its step-N results here
+
+Finished work is read-only: a directory holding a training run is never deleted or replaced by `--overwrite`
+(only `rlvr train --discard-run`, which names what is lost, does that), and no other command writes into a run
+outside `RUN/eval/<name>` (`refuse_inside_run`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,8 +35,14 @@ from rl.errors import RlvrError
 
 CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 
-FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "trackio.json"}
+FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "trackio.json", "running.json"}
 """What a run writes before it has done any work worth keeping (no warm start, metrics or checkpoint yet)."""
+
+RUN_MARKERS = ("state.json", "metrics.jsonl", "summary.json", "checkpoints", "start", "final")
+"""Besides config.yaml, a training run holds at least one of these (a project folder with a config.yaml does not)."""
+
+EVAL_RECORDS = ("before.jsonl", "after.jsonl")
+"""The held-out records training writes into RUN/eval/; `rlvr eval` outputs go beside them in RUN/eval/<name>/."""
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -121,6 +135,10 @@ class RunDir:
         return self.path / "wandb_id"
 
     @property
+    def running(self) -> Path:
+        return self.path / "running.json"
+
+    @property
     def name(self) -> str:
         return self.path.name
 
@@ -131,8 +149,61 @@ class RunDir:
     def is_run(self) -> bool:
         return self.path.is_dir() and self.config.is_file()
 
+    def holds_training(self) -> bool:
+        """A training run is here: config.yaml beside what training writes (not a model's config.json)."""
+        return (
+            self.config.is_file()
+            and not (self.path / "config.json").is_file()
+            and any((self.path / m).exists() for m in RUN_MARKERS)
+        )
+
+    def has_work(self) -> bool:
+        """It holds more than a start that failed before doing anything (warm start, metrics, checkpoints...)."""
+        return self.path.is_dir() and not {p.name for p in self.path.iterdir()} <= FAILED_START
+
     def finished(self) -> bool:
         return self.summary.is_file()
+
+    def running_here(self) -> str | None:
+        """`pid N` when another live process on this host is training in this directory (running.json), else None.
+        A file left by a process that died, or written on another host, does not count (its pid means nothing
+        here: a preempted job resumes on whatever node it gets)."""
+        info = read_json(self.running) if self.running.is_file() else None
+        if not info or info.get("host") != socket.gethostname() or info.get("pid") == os.getpid():
+            return None
+        try:
+            os.kill(int(info["pid"]), 0)
+        except (ProcessLookupError, ValueError, KeyError, TypeError):
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+        return f"pid {info['pid']}"
+
+    def claim(self) -> None:
+        """Mark the directory as being trained by this process; refused when another live process on this host is."""
+        other = self.running_here()
+        if other is not None:
+            raise RlvrError(f"{self.path} is being trained right now ({other} on this host); wait for it or stop it")
+        write_json(self.running, {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
+
+    def release(self) -> None:
+        info = read_json(self.running) if self.running.is_file() else None
+        if info and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+            self.running.unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        """What a person would lose with this run, in a few words: `finished at step 6, 2 checkpoints, final/`."""
+        parts = []
+        summary = self.read_summary()
+        if summary is not None:
+            parts.append(f"finished at step {summary.get('steps')}")
+        done = self.complete_checkpoints()
+        if done:
+            parts.append(f"{len(done)} checkpoint{'s' if len(done) != 1 else ''} (newest step {done[-1][0]})")
+        parts += [f"{p.name}/" for p in (self.start, self.final) if p.is_dir()]
+        if summary is None and not done and self.metrics.is_file():
+            parts.append("metrics.jsonl")
+        return ", ".join(parts) or "a started run"
 
     def read_summary(self) -> dict | None:
         return read_json(self.summary)
@@ -171,22 +242,52 @@ class RunDir:
         parts = [name] + ([variant] if variant else []) + [f"s{seed}", stamp]
         return cls(root / "__".join(parts))
 
-    def prepare(self, resume: bool, overwrite: bool) -> None:
-        """Create the directory; never touch existing work without --resume or --overwrite."""
+    def check_prepare(self, resume: bool, overwrite: bool, discard: bool = False) -> None:
+        """Raise RlvrError when `prepare` would refuse; touches nothing (the dry run asks this too).
+
+        --resume continues a run; --discard-run deletes a training run (it names what is lost); --overwrite replaces
+        only a directory holding nothing worth keeping (a start that failed before any work). A directory that is
+        not a run is never deleted."""
         run_dir = self.path
         if run_dir.exists() and not run_dir.is_dir():
             raise RlvrError(f"output directory {run_dir} is a file")
-        if run_dir.is_dir() and any(run_dir.iterdir()):
-            if overwrite:
-                shutil.rmtree(run_dir)
-            elif not resume:
-                raise RlvrError(
-                    f"output directory {run_dir} already exists; pass --resume to continue it or --overwrite to "
-                    "replace it"
-                )
-        elif resume:
-            raise RlvrError(f"--resume: no run to continue in {run_dir}")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        inside = run_inside(run_dir)
+        if inside is not None and inside.path.absolute() != run_dir.absolute():
+            raise RlvrError(f"output directory {run_dir} lies inside the training run {inside}; pick one outside it")
+        occupied = run_dir.is_dir() and any(run_dir.iterdir())
+        if not occupied:
+            if resume:
+                raise RlvrError(f"--resume: no run to continue in {run_dir}")
+            return
+        other = self.running_here()
+        if other is not None:
+            raise RlvrError(f"{run_dir} is being trained right now ({other} on this host); wait for it or stop it")
+        if resume:
+            if not self.is_run():
+                raise RlvrError(f"--resume: {run_dir} holds no run (no config.yaml)")
+            return
+        if not self.is_run():
+            raise RlvrError(
+                f"output directory {run_dir} is not empty and holds no rlvr run; rlvr deletes only its own runs: "
+                "pick another --output-dir"
+            )
+        if discard:
+            return
+        if overwrite and not self.has_work():
+            return
+        raise RlvrError(
+            f"output directory {run_dir} holds a training run ({self.describe()}); continue it with --resume, "
+            "or delete it and start again with --discard-run"
+            + (" (--overwrite never deletes a training run)" if overwrite else "")
+        )
+
+    def prepare(self, resume: bool, overwrite: bool, discard: bool = False) -> None:
+        """Create the directory; never touch existing work without --resume, --discard-run, or (for a start that did
+        nothing) --overwrite."""
+        self.check_prepare(resume, overwrite, discard)
+        if not resume and self.path.is_dir() and any(self.path.iterdir()):
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
 
     def remove_failed_start(self) -> bool:
         """Remove a directory this start created and left with nothing worth keeping, so a retry after fixing the
@@ -215,6 +316,33 @@ class RunDir:
         """The run in `root` whose config was written last."""
         found = [p.parent for p in root.glob("*/config.yaml")] if root.is_dir() else []
         return max(found, key=lambda p: (p / "config.yaml").stat().st_mtime) if found else None
+
+
+def run_inside(path: Path) -> RunDir | None:
+    """The training run that `path` is, or lies inside (looking upwards); None when it belongs to none."""
+    path = Path(path).absolute()
+    for folder in (path, *path.parents):
+        if RunDir(folder).holds_training():
+            return RunDir(folder)
+    return None
+
+
+def refuse_inside_run(path: Path, what: str) -> None:
+    """Raise RlvrError when writing `path` would change a training run: it is a run, or lies inside one anywhere but
+    in a folder or file of its own under RUN/eval/ (where `rlvr eval` writes by default). `what` names the option,
+    e.g. "--output"."""
+    path = Path(path)
+    run = run_inside(path)
+    if run is None:
+        return
+    rel = path.absolute().relative_to(run.path.absolute()).parts
+    if len(rel) >= 2 and rel[0] == "eval" and rel[1] not in EVAL_RECORDS:
+        return
+    place = "is the training run" if not rel else f"lies inside the training run {run.path}"
+    raise RlvrError(
+        f"{what} {path} {place} ({run.describe()}); rlvr never writes over a training run's files: pick a "
+        f"directory outside it, or one under {run.eval}/"
+    )
 
 
 def saving_checkpoint_folder(trainer, trial) -> Path:
