@@ -37,7 +37,17 @@ def build_parser() -> Parser:
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR (or --output-dir) from its newest checkpoint",
     )
-    train.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run directory that holds nothing worth keeping (a start that failed before any work)",
+    )
+    train.add_argument(
+        "--discard-run",
+        action="store_true",
+        help="delete the training run in --output-dir (checkpoints, final model, evaluations, summary) and train "
+        "again from scratch",
+    )
     train.add_argument(
         "--dry-run", action="store_true", help="print the resolved config, run every weight-free check, and exit"
     )
@@ -219,8 +229,9 @@ def cmd_train(args) -> int:
     from rl.distenv import world_size
     from rl.rundir import RunDir
 
-    if args.resume is not None and args.overwrite:
-        raise RlvrError("--resume and --overwrite contradict each other; pick one")
+    if args.resume is not None and (args.overwrite or args.discard_run):
+        flag = "--overwrite" if args.overwrite else "--discard-run"
+        raise RlvrError(f"--resume and {flag} contradict each other; pick one")
     path = args.output_dir
     if isinstance(args.resume, str):
         if path is not None and Path(args.resume) != path:
@@ -249,10 +260,10 @@ def cmd_train(args) -> int:
 
         state = PartialState()
         if state.is_main_process:
-            run.prepare(resume=args.resume is not None, overwrite=args.overwrite)
+            run.prepare(resume=args.resume is not None, overwrite=args.overwrite, discard=args.discard_run)
         state.wait_for_everyone()
     else:
-        run.prepare(resume=args.resume is not None, overwrite=args.overwrite)
+        run.prepare(resume=args.resume is not None, overwrite=args.overwrite, discard=args.discard_run)
 
     from rl.train.loop import run as train
 

@@ -267,17 +267,22 @@ class RunDir:
                 raise RlvrError(f"--resume: {run_dir} holds no run (no config.yaml)")
             return
         if not self.is_run():
+            names = sorted(p.name for p in run_dir.iterdir())
+            listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
             raise RlvrError(
-                f"output directory {run_dir} is not empty and holds no rlvr run; rlvr deletes only its own runs: "
-                "pick another --output-dir"
+                f"output directory {run_dir} already exists and holds no rlvr run ({listed}); rlvr deletes only its "
+                "own runs: pick another --output-dir"
             )
-        if discard:
+        if discard or (overwrite and not self.has_work()):
             return
-        if overwrite and not self.has_work():
-            return
+        if not self.has_work():
+            raise RlvrError(
+                f"output directory {run_dir} already exists (a run that stopped before doing any work); pass --resume "
+                "to continue it or --overwrite to replace it"
+            )
         raise RlvrError(
-            f"output directory {run_dir} holds a training run ({self.describe()}); continue it with --resume, "
-            "or delete it and start again with --discard-run"
+            f"output directory {run_dir} already exists and holds a training run ({self.describe()}); continue it "
+            "with --resume, or delete it and train again with --discard-run"
             + (" (--overwrite never deletes a training run)" if overwrite else "")
         )
 

@@ -62,7 +62,7 @@ def test_a_failed_start_leaves_nothing_so_the_retry_needs_no_overwrite(tmp_path)
     assert not run.exists()  # it failed after creating the directory (loading the model): removed again
     run.mkdir()
     (run / "config.yaml").write_text("name: mine\n")  # a directory that was already there is never removed
-    assert_one_line_error(rlvr("train", *bad, "--output-dir", str(run)), "already exists")
+    assert_one_line_error(rlvr("train", *bad, "--output-dir", str(run)), "already exists", "--overwrite")
     assert (run / "config.yaml").read_text() == "name: mine\n"
 
 
@@ -117,7 +117,9 @@ def test_existing_output_dir_is_never_overwritten(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "precious.txt").write_text("keep me")
-    assert_one_line_error(rlvr("train", "--output-dir", str(run)), "already exists", "--resume", "--overwrite")
+    assert_one_line_error(rlvr("train", "--output-dir", str(run)), "already exists", "holds no rlvr run")
+    for flag in ("--overwrite", "--discard-run"):  # no flag deletes a folder that is not a run
+        assert_one_line_error(rlvr("train", "--output-dir", str(run), flag), "holds no rlvr run", "precious.txt")
     assert (run / "precious.txt").read_text() == "keep me"
 
 
