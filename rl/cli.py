@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     parser = Parser(prog="rlvr", description="GRPO with verifiable rewards on top of TRL.")
+    parser.add_argument("--version", action="version", version=f"rlvr {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = sub.add_parser("train", help="train one experiment config (default: the embedded tiny-arith demo)")
@@ -52,7 +54,8 @@ def build_parser() -> Parser:
         "--dry-run", action="store_true", help="print the resolved config, run every weight-free check, and exit"
     )
 
-    sub.add_parser("rewards", help="list the registered rewards")
+    rewards = sub.add_parser("rewards", help="list the registered rewards and their params")
+    rewards.add_argument("name", nargs="?", help="one reward: its whole description and params")
     add_eval_parser(sub)
     add_filter_parser(sub)
 
@@ -83,7 +86,15 @@ def build_parser() -> Parser:
     launch.add_argument("--emit", choices=["shell", "slurm"], help="write a bash or sbatch script instead of running")
     launch.add_argument("--dry-run", action="store_true", help="print the memory plan and script; run nothing")
     launch.add_argument("--output-dir", help="run directory (default: runs/<name>)")
-    launch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    launch.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value by dotted path, e.g. grpo.per_device_train_batch_size=8 (repeatable); planned, "
+        "and passed on to every training process",
+    )
 
     dash = sub.add_parser(
         "dashboard",
@@ -226,10 +237,11 @@ def cmd_eval(args) -> int:
 
 def cmd_train(args) -> int:
     from rl.config import dump_yaml, load_experiment
-    from rl.distenv import world_size
+    from rl.distenv import is_main_process, world_size
     from rl.rundir import RunDir
 
-    if args.resume is not None and (args.overwrite or args.discard_run):
+    resume = args.resume is not None
+    if resume and (args.overwrite or args.discard_run):
         flag = "--overwrite" if args.overwrite else "--discard-run"
         raise RlvrError(f"--resume and {flag} contradict each other; pick one")
     path = args.output_dir
@@ -237,48 +249,82 @@ def cmd_train(args) -> int:
         if path is not None and Path(args.resume) != path:
             raise RlvrError("--resume RUN_DIR and --output-dir name different directories")
         path = Path(args.resume)
-    if args.resume is not None and path is None:
+    if resume and path is None:
         raise RlvrError("--resume needs the run directory: --resume RUN_DIR (or --output-dir RUN_DIR --resume)")
     config = args.config
-    if config is None and args.resume is not None and RunDir(path).config.is_file():
+    if config is None and resume and RunDir(path).config.is_file():
         config = RunDir(path).config
     exp = load_experiment(config, args.overrides)
     if not args.dry_run and world_size() > 1 and path is None:
         raise RlvrError("multi-process launches need --output-dir (every process must write to the same run)")
-    from rl.train.loop import preflight
+    run = RunDir(path) if path is not None else RunDir.new(exp.name, exp.seed, variant=exp.variant)
+    run.check_prepare(resume=resume, overwrite=args.overwrite, discard=args.discard_run)
+    finished = None
+    if resume:
+        from rl.train.resume import finished_run
 
-    checked = preflight(exp)  # every check that needs no weights, before a run directory exists
+        finished = finished_run(run, exp)
+        if finished is not None and not finished.continues:
+            print(finished.message)  # finished work is read-only: nothing trains, nothing is written
+            return 0
+    from rl.train.preflight import preflight
+
+    checked = preflight(exp, dry_run=args.dry_run)  # every check that needs no weights, before a directory exists
     if args.dry_run:
         sys.stdout.write(dump_yaml(exp))
         print("\n".join("# " + line for line in _dry_run_memory(exp, config, args.overrides).splitlines()))
-        print("\n".join("# checked: " + line for line in checked.lines))
+        print("\n".join("# checked: " + line for line in [*checked.lines, _output_line(run, args, finished)]))
         return 0
-    run = RunDir(path) if path is not None else RunDir.new(exp.name, exp.seed, variant=exp.variant)
-    fresh = args.resume is None and not (run.path.is_dir() and any(run.path.iterdir()))
-    if world_size() > 1:  # rank 0 prepares the directory; the others wait for it
+    fresh = not resume and not (run.path.is_dir() and any(run.path.iterdir()))
+    main = is_main_process()
+    if main:  # rank 0 prepares the directory; under a launch the others wait for it
+        run.prepare(resume=resume, overwrite=args.overwrite, discard=args.discard_run)
+        if finished is not None:
+            from rl.train.resume import set_aside_finished
+
+            set_aside_finished(run)
+            print(finished.message)
+        run.claim()
+    if world_size() > 1:
         from accelerate import PartialState
 
-        state = PartialState()
-        if state.is_main_process:
-            run.prepare(resume=args.resume is not None, overwrite=args.overwrite, discard=args.discard_run)
-        state.wait_for_everyone()
-    else:
-        run.prepare(resume=args.resume is not None, overwrite=args.overwrite, discard=args.discard_run)
+        PartialState().wait_for_everyone()
 
     from rl.train.loop import run as train
 
     try:
-        train(exp, run.path, resume=args.resume is not None, checked=checked)
+        train(exp, run.path, resume=resume, checked=checked)
     except RlvrError:
+        if main:
+            run.release()
         if fresh and world_size() == 1:
             run.remove_failed_start()
         raise
+    finally:
+        if main:
+            run.release()
     return 0
+
+
+def _output_line(run, args, finished) -> str:
+    """The dry run's last line: what the real start would do with the run directory."""
+    from rl.train.resume import resume_point
+
+    if args.resume is not None:
+        return finished.message if finished is not None else resume_point(run)
+    if args.discard_run and run.path.is_dir() and any(run.path.iterdir()):
+        return f"output: {run} would be deleted ({run.describe()}) and trained again (--discard-run)"
+    if not run.path.exists():
+        return f"output: {run} (new)"
+    if any(run.path.iterdir()):
+        return f"output: {run} would be replaced (it holds no work: --overwrite)"
+    return f"output: {run} (an empty directory)"
 
 
 def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     """The memory plan as text (refused with RlvrError when it does not fit): under a launch, for this launch;
-    otherwise, for the recipe's stated hardware as `rlvr launch` would run it."""
+    otherwise, for the recipe's stated hardware as `rlvr launch` would run it. A GPU plan printed on a machine
+    without a CUDA GPU says so: `rlvr train` there trains on the CPU."""
     import os
 
     from rl.config import BUILTIN_PREFIX
@@ -294,7 +340,10 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
             if "cannot read" not in str(err):
                 raise
             return f"memory: not planned: {err}"
-        return f"{plan.budget}\nas `rlvr launch` would run it: {plan.strategy} ({plan.why}), vLLM {plan.vllm}"
+        where = f"{cpu_note()}; for the recipe's hardware, " if cpu_note() else ""
+        return f"{plan.budget}\n{where}as `rlvr launch` would run it: {plan.strategy} ({plan.why}), vLLM {plan.vllm}"
+    if cpu_note():
+        return f"memory: {cpu_note()} (the GPU plan of a recipe: rlvr launch CONFIG --dry-run)"
     budget = dry_run_budget(exp, os.environ)
     if isinstance(budget, str):
         return f"memory: {budget}"
@@ -302,13 +351,46 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     return budget.table()
 
 
+def cpu_note() -> str:
+    """What a GPU memory plan means here: nothing for `rlvr train` when this machine has no CUDA GPU."""
+    import torch
+
+    return "" if torch.cuda.is_available() else "no CUDA GPU on this machine: `rlvr train` here trains on the CPU"
+
+
 def cmd_rewards(args) -> int:
+    """Each reward with its one-line summary and its params (`name=default`; `name` alone: required); with a name,
+    the whole docstring."""
+    import inspect
+
     import rewards
 
+    if args.name is not None:
+        if args.name not in rewards.names():
+            import difflib
+
+            close = difflib.get_close_matches(args.name, rewards.names(), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(rewards.names())})"
+            raise RlvrError(f"unknown reward '{args.name}'{hint}")
+        print(f"{args.name}({reward_params(args.name)})\n")
+        print(inspect.getdoc(rewards.registry._lookup(args.name)) or "")
+        return 0
     width = max(len(n) for n in rewards.names())
     for name in rewards.names():
         print(f"{name:<{width}}  {rewards.describe(name)}")
+        listed = reward_params(name)
+        print(f"{'':<{width}}  params: {listed or 'none'}")
     return 0
+
+
+def reward_params(name: str) -> str:
+    """`a=1, b` for a reward's params (no default: required)."""
+    import inspect
+
+    import rewards
+
+    items = rewards.params(name).items()
+    return ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in items)
 
 
 def cmd_ablate(args) -> int:
@@ -343,6 +425,16 @@ def cmd_dashboard(args) -> int:
     return serve(args.target, args.host, args.port, args.screenshot)
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("rlvr")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -363,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rlvr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rlvr ... | head`: the reader left; say nothing more (the shell's convention)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python would flush stdout again at exit and fail once more
+        return 141
 
 
 if __name__ == "__main__":

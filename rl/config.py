@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import functools
 import re
 import types
@@ -535,6 +536,186 @@ def _did_you_mean(key: str, valid: list[str], where: str) -> str:
 
 # --------------------------------------------------------------------------------------------------- validation
 
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric config value must lie in (None: unbounded on that side), and why, shown when it does not."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    why: str = ""
+
+    def holds(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        low, high = _number(self.low), _number(self.high)
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        return f"{'<' if self.high_open else '<='} {high}"
+
+    def check(self, path: str, value: Any) -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not self.holds(value):
+            why = f" ({self.why})" if self.why else ""
+            raise RlvrError(f"{path} must be {self}, got {value!r}{why}")
+
+
+def _number(x: float | None) -> str:
+    if x is None:
+        return ""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+AT_LEAST_1 = Bound(1)
+POSITIVE = Bound(0, low_open=True)
+NON_NEGATIVE = Bound(0)
+SHARE = Bound(0, 1)
+SEED = Bound(0, 2**32 - 1, why="numpy seeds are unsigned 32-bit integers")
+
+FIELD_BOUNDS: dict[str, Bound] = {
+    "seed": SEED,
+    "data.seed": SEED,
+    "data.train_size": AT_LEAST_1,
+    "data.eval_size": Bound(1, why="to skip the held-out evaluation set eval.before and eval.after to false"),
+    "warmup.max_steps": AT_LEAST_1,
+    "warmup.batch_size": AT_LEAST_1,
+    "warmup.learning_rate": POSITIVE,
+    "warmup.warmup_steps": NON_NEGATIVE,
+    "warmup.target_accuracy": Bound(0, 1, low_open=True),
+    "warmup.check_every": AT_LEAST_1,
+    "warmup.check_size": AT_LEAST_1,
+    "eval.max_new_tokens": AT_LEAST_1,
+    "eval.batch_size": AT_LEAST_1,
+    "eval.timeout": POSITIVE,
+    "logging.num_completions_to_print": NON_NEGATIVE,
+    "launch.prompt_tokens": AT_LEAST_1,
+    "launch.gpu_memory": POSITIVE,
+}
+"""Ranges of rlvr's own numeric fields (sections with their own validators, health and curriculum, check theirs)."""
+
+GRPO_BOUNDS: dict[str, Bound] = {
+    "learning_rate": NON_NEGATIVE,
+    "per_device_train_batch_size": Bound(1, why="completions each process trains on per step"),
+    "per_device_eval_batch_size": AT_LEAST_1,
+    "gradient_accumulation_steps": AT_LEAST_1,
+    "num_generations": Bound(2, why="GRPO's advantage compares the completions of one prompt's group"),
+    "num_iterations": AT_LEAST_1,
+    "max_completion_length": Bound(1, why="tokens generated per completion"),
+    "temperature": Bound(
+        0, low_open=True, why="at 0 every completion of a group is the same: zero advantage, nothing learned"
+    ),
+    "top_p": Bound(0, 1, low_open=True),
+    "top_k": Bound(-1, why="0 (or -1 with vLLM) turns it off"),
+    "min_p": SHARE,
+    "repetition_penalty": POSITIVE,
+    "beta": NON_NEGATIVE,
+    "epsilon": NON_NEGATIVE,
+    "epsilon_high": NON_NEGATIVE,
+    "delta": POSITIVE,
+    "max_grad_norm": NON_NEGATIVE,
+    "warmup_steps": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+    "adam_beta1": Bound(0, 1, high_open=True),
+    "adam_beta2": Bound(0, 1, high_open=True),
+    "adam_epsilon": NON_NEGATIVE,
+    "num_train_epochs": POSITIVE,
+    "logging_steps": POSITIVE,
+    "save_steps": POSITIVE,
+    "eval_steps": POSITIVE,
+    "steps_per_generation": AT_LEAST_1,
+    "generation_batch_size": AT_LEAST_1,
+    "vllm_gpu_memory_utilization": Bound(0, 1, low_open=True),
+    "dataloader_num_workers": NON_NEGATIVE,
+    "seed": SEED,
+}
+"""Ranges of `grpo:` fields that TRL or transformers only reject mid-run (or never, training on nonsense)."""
+
+
+def check_bounds(exp: Experiment) -> None:
+    """Every numeric field in its range: rlvr's own sections and the `grpo:` fields TRL leaves unchecked."""
+    for path, bound in FIELD_BOUNDS.items():
+        node: Any = exp
+        for part in path.split("."):
+            node = getattr(node, part)
+        bound.check(path, node)
+    for key, value in exp.grpo.items():
+        if key in GRPO_BOUNDS:
+            GRPO_BOUNDS[key].check(f"grpo.{key}", value)
+    max_steps = exp.grpo.get("max_steps", -1)
+    if isinstance(max_steps, int) and max_steps != -1 and max_steps < 1:
+        raise RlvrError(f"grpo.max_steps must be at least 1 (or -1: grpo.num_train_epochs decides), got {max_steps}")
+
+
+def check_batch_shape(grpo: dict[str, Any]) -> None:
+    """What TRL's GRPOConfig checks of the generation batch, said in the fields a user sets: the completions
+    generated per step (per_device_train_batch_size x processes x steps_per_generation, or generation_batch_size)
+    must hold whole groups of num_generations."""
+    per_device = grpo.get("per_device_train_batch_size", 8)
+    generations = grpo.get("num_generations", 8)
+    steps = grpo.get("steps_per_generation") or grpo.get("gradient_accumulation_steps", 1)
+    total = grpo.get("generation_batch_size") or per_device * world_size() * steps
+    if total % generations == 0:
+        return
+    if grpo.get("generation_batch_size"):
+        made = f"grpo.generation_batch_size ({total})"
+    else:
+        made = (
+            f"per_device_train_batch_size {per_device} x {world_size()} process(es) x {steps} step(s) per generation"
+        )
+    fits = [g for g in range(generations - 1, 1, -1) if total % g == 0][:1] + [
+        g for g in range(generations + 1, total + 1) if total % g == 0
+    ][:1]
+    hint = f"e.g. num_generations {' or '.join(str(g) for g in sorted(fits))}, or " if fits else ""
+    raise RlvrError(
+        f"grpo.num_generations ({generations}) must divide the completions generated per step, {made} = {total}: "
+        f"{hint}a per_device_train_batch_size that is a multiple of {generations}"
+    )
+
+
+def grpo_type_ok(value: Any, tp: Any) -> bool:
+    """Whether `value` (as YAML gives it) fits a GRPOConfig field annotation; annotations rlvr does not model pass."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(grpo_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if tp is list or origin is list:
+        return isinstance(value, list)
+    if tp is dict or origin is dict:
+        return isinstance(value, dict)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return isinstance(value, tp) or value in {e.value for e in tp}
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    """`a number`, `an integer or null`, ...: a GRPOConfig annotation in words."""
+    words = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    words[dict] = "a mapping"
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    names = [
+        words.get(typing.get_origin(a) or a) or ("null" if a is type(None) else getattr(a, "__name__", str(a)))
+        for a in args
+    ]
+    return " or ".join(dict.fromkeys(names))
+
+
 # Keys rlvr sets itself from other sections; setting them in `grpo:` would be silently overwritten.
 RESERVED_GRPO_KEYS = {
     "output_dir": "--output-dir",
@@ -573,15 +754,20 @@ def validate(exp: Experiment) -> None:
         )
     if exp.launch.gpu_memory <= 0 or exp.launch.prompt_tokens < 1:
         raise RlvrError("launch.gpu_memory (GiB) and launch.prompt_tokens must be positive")
+    validate_grpo_keys(exp.grpo)
+    check_bounds(exp)
+    check_batch_shape(exp.grpo)
     if not exp.rewards:
-        raise RlvrError("rewards: at least one reward is required (see `rlvr rewards` for the names)")
+        raise RlvrError(
+            "rewards: at least one reward is required (see `rlvr rewards` for the names); a config file is complete "
+            "on its own, not layered on the default: copy configs/tiny-arith.yaml and change what differs"
+        )
     known = rewards.names()
     for i, r in enumerate(exp.rewards):
         if r.name not in known:
             hint = difflib.get_close_matches(r.name, known, n=1, cutoff=0.5)
             also = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(known)})"
             raise RlvrError(f"rewards.{i}.name: unknown reward '{r.name}'{also}")
-    validate_grpo_keys(exp.grpo)
     from rl.train.health import validate_health
 
     validate_health(exp)
@@ -652,7 +838,16 @@ def grpo_choices() -> dict[str, tuple]:
     return choices
 
 
+@functools.cache
+def grpo_types() -> dict[str, Any]:
+    from trl import GRPOConfig
+
+    return typing.get_type_hints(GRPOConfig)
+
+
 def validate_grpo_keys(grpo: dict[str, Any]) -> None:
+    """Every `grpo:` key is a GRPOConfig field rlvr does not own, of the field's type (TRL checks few types: a
+    string learning rate would fail minutes into the run), and a choice field holds one of TRL's values."""
     valid = grpo_field_names()
     for key, value in grpo.items():
         if key in RESERVED_GRPO_KEYS:
@@ -661,6 +856,8 @@ def validate_grpo_keys(grpo: dict[str, Any]) -> None:
             raise RlvrError(
                 f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}"
             )
+        if not grpo_type_ok(value, grpo_types()[key]):
+            raise RlvrError(f"config key 'grpo.{key}' must be {_type_name(grpo_types()[key])}, got {_kind(value)}")
         if key in GRPO_CHOICE_FIELDS and value not in grpo_choices()[key]:
             choices = ", ".join(str(c) for c in grpo_choices()[key])
             raise RlvrError(f"grpo.{key} must be one of {choices}, got {value!r}")

@@ -17,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rl.config import Experiment, dump_yaml
 from rl.distenv import is_main_process
@@ -25,6 +25,9 @@ from rl.errors import RlvrError
 from rl.eval.metrics import current_names
 from rl.rundir import RunDir, read_json, step_of, write_json
 from rl.tracking import start_wandb, wandb_mode
+
+if TYPE_CHECKING:
+    from rl.train.preflight import Preflight
 
 
 def build_reward_funcs(exp: Experiment) -> list:
@@ -107,57 +110,6 @@ def check_warmup_engine(args) -> None:
             f"warmup.enabled: the supervised warm-up is for small models on one device, DDP or ZeRO-1/2; under {name} "
             "warm up separately and point model.name_or_path at the result"
         )
-
-
-@dataclass
-class Preflight:
-    """What `preflight` checked (one line each) and the data it loaded, so the run does not load it twice."""
-
-    lines: list[str]
-    data: tuple[list[dict], list[dict]] | None
-    rewards: list
-
-
-def preflight(exp: Experiment) -> Preflight:
-    """Every check a run makes before it needs model weights, in the order the run makes them: build the rewards
-    (their params), build `GRPOConfig` (TRL's own checks: batch sizes against `num_generations`, ...), the
-    precision policy and the warm-up against the engine, and load the data and its columns (unless it comes from
-    the hub). Raises RlvrError on the first problem, before any run directory exists."""
-    import tempfile
-
-    from rl.data import from_hub, load_data
-    from rl.train.precision import decide
-
-    lines = []
-    funcs = build_reward_funcs(exp)
-    lines.append("rewards: " + ", ".join(f"{r.name} (weight {r.weight:g})" for r in exp.rewards) + " built")
-    with tempfile.TemporaryDirectory() as tmp:
-        args = grpo_args(exp, Path(tmp) / "run", "none")
-    per_step = args.generation_batch_size // args.num_generations
-    lines.append(
-        f"grpo: GRPOConfig built for this process count: {args.generation_batch_size} completions per generation "
-        f"= {per_step} prompts x {args.num_generations}"
-    )
-    precision = decide(exp.model, args)
-    if exp.warmup.enabled:
-        check_warmup_engine(args)
-    lines.append(precision.describe())
-    if exp.curriculum.enabled:
-        from rl.train.curriculum import accuracy_reward_index
-
-        cur = exp.curriculum
-        mix = ", ".join(f"{k} {v:g}" for k, v in cur.mix_weights().items())
-        lines.append(
-            f"curriculum: on, judged by {exp.rewards[accuracy_reward_index(exp)].name} (right above "
-            f"{cur.solved_above:g}); retire after {cur.window} all-same visit(s); mix {mix}"
-        )
-    data = None
-    if from_hub(exp.data):
-        lines.append(f"data: {exp.data.source} comes from the hub: not loaded here (the run loads it)")
-    else:
-        data = load_data(exp.data)
-        lines.append(f"data: {exp.data.source}: {len(data[0])} training rows, {len(data[1])} held-out rows")
-    return Preflight(lines, data, funcs)
 
 
 @dataclass
@@ -244,6 +196,10 @@ def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | Non
         for path in quarantine_partial_checkpoints(run.path):
             console.print(f"[yellow]set aside a checkpoint cut off mid-save: {path}[/]")
     checkpoint = run.last_checkpoint() if resume else None
+    if resume and main:
+        from rl.train.resume import resume_point
+
+        console.print(resume_point(run))
     if main:  # a previous preemption's markers
         run.preempt_flag.unlink(missing_ok=True)
         run.preempted.unlink(missing_ok=True)
@@ -513,9 +469,12 @@ def print_summary(console, summary: dict) -> None:
     table.add_column("before GRPO", justify="right")
     table.add_column("after GRPO", justify="right")
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    table.add_row("held-out pass@1", fmt(summary["accuracy_before"]), fmt(summary["accuracy_after"]))
-    table.add_row("format rate", fmt(summary["format_rate_before"]), fmt(summary["format_rate_after"]))
-    table.add_row("held-out problems", str(summary["n_eval"]), str(summary["n_eval"]))
+    if summary["n_eval"] is not None:  # with eval.before and eval.after off there is nothing to show
+        table.add_row("held-out pass@1", fmt(summary["accuracy_before"]), fmt(summary["accuracy_after"]))
+        table.add_row("format rate", fmt(summary["format_rate_before"]), fmt(summary["format_rate_after"]))
+        table.add_row("held-out problems", str(summary["n_eval"]), str(summary["n_eval"]))
+    else:
+        table.add_row("held-out evaluation", "off", "off")
     table.add_row("GRPO steps", "", str(summary["steps"]))
     table.add_row("wall seconds", "", str(summary["wall_seconds"]))
     console.print(table)

@@ -61,6 +61,13 @@ def make_trainer_class():
             self._generation_seconds += time.perf_counter() - start
             return out
 
+        def _issue_warnings_after_load(self, load_result) -> None:
+            # a checkpoint stores a tied weight once (lm_head.weight is embed_tokens.weight): not missing, and a
+            # warning about it on every resume reads like a failed load
+            tied = tied_parameter_names(self.model)
+            missing = [k for k in load_result.missing_keys if k not in tied]
+            super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
         def _save_checkpoint(self, model, trial):
             if self.args.should_save:  # before the Trainer's files, as the curriculum's: trainer_state.json is last
                 write_json(
@@ -101,6 +108,15 @@ def make_trainer_class():
             super().log(logs, start_time)
 
     return RlvrGRPOTrainer
+
+
+def tied_parameter_names(model) -> set[str]:
+    """Names of parameters that share their tensor with another parameter (tied embeddings): loading any one of
+    them loads all."""
+    names: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(name)
+    return {name for group in names.values() if len(group) > 1 for name in group}
 
 
 def gpu_memory_metrics() -> dict[str, float]:

@@ -1,0 +1,265 @@
+"""Every check a run makes before it needs model weights, shared by `rlvr train --dry-run` and the real start.
+
+The rule: whatever the real run would reject after minutes (a traceback after the warm-up or the first
+evaluation), the dry run rejects in seconds with the same one-line error, before a run directory exists. So the
+checks build what the run builds, with the libraries the run uses, not a copy of their rules:
+- the rewards with their params, and `trl.GRPOConfig` from the `grpo:` section (TRL's own checks);
+- the sampling the rollouts will use: transformers' `GenerationConfig` as TRL 1.16's `GRPOTrainer.__init__` makes
+  it, and the logits processors `generate` would build from it (a temperature of 0 fails only there);
+- the optimizer and learning-rate schedule as `Trainer.create_optimizer_and_scheduler` makes them, on one dummy
+  parameter (a negative learning rate, bad betas, an unknown scheduler);
+- the precision policy, and the warm-up against the engine;
+- the model's location (a local directory that exists, a known `builtin:` model, a hub name in the local cache or
+  on the hub; offline, a hub model that is not cached cannot load and is an error);
+- the data: loaded and counted (unless it comes from the hub), enough training rows for one step's prompts.
+Each check adds one line to what `--dry-run` prints (`# checked: ...`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rl.config import BUILTIN_PREFIX, Experiment, ModelConfig
+from rl.errors import RlvrError
+
+
+@dataclass
+class Preflight:
+    """What `preflight` checked (one line each) and the data it loaded, so the run does not load it twice."""
+
+    lines: list[str]
+    data: tuple[list[dict], list[dict]] | None
+    rewards: list
+
+
+def preflight(exp: Experiment, dry_run: bool = False) -> Preflight:
+    """Run every weight-free check in the order the run meets them; raise RlvrError on the first problem.
+    `dry_run`: what cannot be checked from here (the hub unreachable) is said, not refused; a real start refuses
+    it, since its load would fail after retries."""
+    from rl.data import from_hub, load_data
+    from rl.train.loop import build_reward_funcs, check_warmup_engine, grpo_args
+    from rl.train.precision import decide
+
+    lines = []
+    funcs = build_reward_funcs(exp)
+    lines.append("rewards: " + ", ".join(f"{r.name} (weight {r.weight:g})" for r in exp.rewards) + " built")
+    with tempfile.TemporaryDirectory() as tmp:
+        args = grpo_args(exp, Path(tmp) / "run", "none")
+    per_step = args.generation_batch_size // args.num_generations
+    lines.append(
+        f"grpo: GRPOConfig built for this process count: {args.generation_batch_size} completions per generation "
+        f"= {per_step} prompts x {args.num_generations}"
+    )
+    lines.append(check_sampling(args))
+    lines.append(check_optimizer(args))
+    precision = decide(exp.model, args)
+    if exp.warmup.enabled:
+        check_warmup_engine(args)
+    lines.append(precision.describe())
+    if exp.curriculum.enabled:
+        from rl.train.curriculum import accuracy_reward_index
+
+        cur = exp.curriculum
+        mix = ", ".join(f"{k} {v:g}" for k, v in cur.mix_weights().items())
+        lines.append(
+            f"curriculum: on, judged by {exp.rewards[accuracy_reward_index(exp)].name} (right above "
+            f"{cur.solved_above:g}); retire after {cur.window} all-same visit(s); mix {mix}"
+        )
+    lines.append(check_model(exp.model, strict=not dry_run))
+    data = None
+    if from_hub(exp.data):
+        lines.append(f"data: {exp.data.source} comes from the hub: not loaded here (the run loads it)")
+    else:
+        data = load_data(exp.data)
+        check_data_sizes(exp, data, per_step)
+        lines.append(f"data: {exp.data.source}: {len(data[0])} training rows, {len(data[1])} held-out rows")
+    return Preflight(lines, data, funcs)
+
+
+# ------------------------------------------------------------------------------------------------ sampling
+
+
+def check_sampling(args) -> str:
+    """The rollouts' sampling settings, checked by the code that will apply them. With transformers: TRL's
+    `GenerationConfig` (validated strictly) and the logits processors `generate` builds from it. With vLLM (not
+    installed on CPU machines) the same values fall under `rl.config.GRPO_BOUNDS`, which hold for both."""
+    from transformers import GenerationConfig
+    from transformers.generation import logits_process as lp
+
+    if args.use_vllm:
+        return f"sampling: vLLM ({args.vllm_mode}), temperature {args.temperature:g}, top_p {args.top_p:g}"
+    kwargs = dict(
+        max_new_tokens=args.max_completion_length,
+        do_sample=True,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        min_p=args.min_p,
+        repetition_penalty=args.repetition_penalty,
+        cache_implementation=args.cache_implementation,
+    ) | (args.generation_kwargs or {})
+    try:
+        config = GenerationConfig(**kwargs, disable_compile=True)
+        config.validate(strict=True)
+        # the processors `GenerationMixin._get_logits_processor` adds for these values (neutral values add none)
+        if config.temperature is not None and config.temperature != 1.0:
+            lp.TemperatureLogitsWarper(config.temperature)
+        if config.top_k is not None and config.top_k != 0:
+            lp.TopKLogitsWarper(config.top_k)
+        if config.top_p is not None and config.top_p < 1.0:
+            lp.TopPLogitsWarper(config.top_p)
+        if config.min_p is not None:
+            lp.MinPLogitsWarper(config.min_p)
+        if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
+            lp.RepetitionPenaltyLogitsProcessor(config.repetition_penalty)
+    except ValueError as e:
+        raise RlvrError(f"grpo: the rollouts' sampling settings fail in transformers: {_first_line(e)}") from None
+    return (
+        f"sampling: transformers generate, temperature {config.temperature:g}, top_p {config.top_p:g}, "
+        f"top_k {config.top_k}, {config.max_new_tokens} new tokens at most"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ optimizer
+
+
+def check_optimizer(args) -> str:
+    """Build the optimizer and schedule the Trainer will build (`Trainer.get_optimizer_cls_and_kwargs`,
+    `transformers.get_scheduler`) on one dummy parameter: their own checks run on the run's values."""
+    import torch
+    from transformers import Trainer, get_scheduler
+
+    try:
+        cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    except (ImportError, ModuleNotFoundError) as e:
+        return f"optimizer: {args.optim} not checked here ({_first_line(e)})"
+    except ValueError as e:
+        raise RlvrError(f"grpo.optim: {_first_line(e)}") from None
+    steps = args.max_steps if args.max_steps > 0 else 1000
+    try:
+        optimizer = cls([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+    except (ImportError, RuntimeError) as e:  # an optimizer that needs a GPU or another package
+        return f"optimizer: {cls.__name__} not built here ({_first_line(e)})"
+    except (ValueError, TypeError) as e:
+        raise RlvrError(f"grpo: the optimizer ({args.optim}) rejects these settings: {_first_line(e)}") from None
+    try:
+        get_scheduler(
+            args.lr_scheduler_type,
+            optimizer,
+            num_warmup_steps=args.get_warmup_steps(steps),
+            num_training_steps=steps,
+            scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+        )
+    except (ValueError, TypeError) as e:
+        schedule = _value(args.lr_scheduler_type)
+        raise RlvrError(
+            f"grpo: the learning-rate schedule ({schedule}) rejects these settings: {_first_line(e)}"
+        ) from None
+    return f"optimizer: {cls.__name__} (lr {args.learning_rate:g}), schedule {_value(args.lr_scheduler_type)}"
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def check_model(cfg: ModelConfig, strict: bool = True) -> str:
+    """Where the weights will come from, found without loading them (`strict`: see `check_hub_model`)."""
+    from rl.models import TINY_FAMILIES, looks_like_path
+    from rl.rundir import is_model_dir
+
+    name = cfg.name_or_path
+    if name.startswith(BUILTIN_PREFIX):
+        family = name[len(BUILTIN_PREFIX) :]
+        if family not in TINY_FAMILIES:
+            known = ", ".join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)
+            raise RlvrError(f"model.name_or_path: unknown builtin model '{name}' (known: {known})")
+        return f"model: {name}, built offline"
+    path = Path(name).expanduser()
+    if path.exists():
+        if cfg.gguf_file:
+            if not (path / cfg.gguf_file).is_file():
+                raise RlvrError(f"model.gguf_file: no file '{cfg.gguf_file}' in {path}")
+        elif not is_model_dir(path):
+            raise RlvrError(
+                f"model.name_or_path: {path} holds no model (no config.json or adapter_config.json); a run's model is "
+                "in RUN/final or RUN/checkpoints/checkpoint-N"
+            )
+        return f"model: local directory {path}"
+    if looks_like_path(name):
+        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
+    return check_hub_model(name, cfg.revision, strict)
+
+
+def check_hub_model(name: str, revision: str | None, strict: bool) -> str:
+    """A hub model in the local cache, or found on the hub by one quick request (no retries). Not cached and the
+    hub offline (HF_HUB_OFFLINE) or unreachable: an error for a real start (`strict`: its load would only fail,
+    after minutes of retries), a note for a dry run (the machine that runs it may reach the hub or have the model
+    when this one does not). A name the hub does not have is an error either way."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except HFValidationError as e:
+        raise RlvrError(f"model.name_or_path: '{name}' is neither a local directory nor a hub name ({e})") from None
+    if isinstance(cached, str):
+        return f"model: {name} (hub), in the local cache"
+    if constants.HF_HUB_OFFLINE or hub_offline():
+        if strict:
+            raise RlvrError(
+                f"model.name_or_path: {name} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+                "the hub is offline (HF_HUB_OFFLINE=1): download it first or point at a local directory"
+            )
+        return f"model: {name} (hub): not checked, not in the local cache and the hub is offline (HF_HUB_OFFLINE)"
+    try:
+        HfApi().model_info(name, revision=revision, timeout=10)
+    except RepositoryNotFoundError:
+        raise RlvrError(
+            f"model.name_or_path: no model '{name}' on the Hugging Face hub (or it is private: log in with "
+            "`hf auth login`); check the spelling"
+        ) from None
+    except RevisionNotFoundError:
+        raise RlvrError(f"model.revision: {name} has no revision '{revision}'") from None
+    except Exception as e:  # noqa: BLE001 - no network, a proxy, a timeout: it cannot be checked from here
+        reason = _first_line(e)[:80]
+        if strict:
+            raise RlvrError(
+                f"model.name_or_path: {name} is not in the local Hugging Face cache and the hub cannot be reached "
+                f"({reason}): download it first or point at a local directory"
+            ) from None
+        return f"model: {name} (hub): not checked, the hub cannot be reached from here ({reason})"
+    return f"model: {name} (hub), found on the hub"
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def check_data_sizes(exp: Experiment, data: tuple[list[dict], list[dict]], per_step: int) -> None:
+    """Enough training rows for one step's prompts; held-out rows when an evaluation will run."""
+    train, held_out = data
+    if len(train) < per_step:
+        raise RlvrError(
+            f"data: {len(train)} training rows, but each step draws {per_step} prompts; raise data.train_size or "
+            "lower grpo.per_device_train_batch_size"
+        )
+    if (exp.eval.before or exp.eval.after) and not held_out:
+        raise RlvrError(
+            f"data: no held-out rows in {exp.data.eval_source or exp.data.source} ({exp.data.eval_split}) to "
+            "evaluate; set eval.before and eval.after to false to train without an evaluation"
+        )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _value(v) -> str:
+    return str(getattr(v, "value", v))
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as set now (huggingface_hub reads it once, at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
