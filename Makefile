@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU torch: the exact pin takes the CPU wheel (a looser one may pull a multi-GB CUDA build).
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint format bench clean
+.PHONY: demo test test-slow lint format docs docs-check bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,12 +30,20 @@ test-slow: $(VENV)/.slow-deps
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check rl rewards tests experiments
-	$(BIN)/ruff format --check rl rewards tests experiments
+	$(BIN)/ruff check rl rewards tests experiments docs
+	$(BIN)/ruff format --check rl rewards tests experiments docs
 
 format: $(STAMP)
-	$(BIN)/ruff format rl rewards tests experiments
-	$(BIN)/ruff check --fix rl rewards tests experiments
+	$(BIN)/ruff format rl rewards tests experiments docs
+	$(BIN)/ruff check --fix rl rewards tests experiments docs
+
+# The documentation site (mkdocs.yml, docs/): `make docs` serves it at http://127.0.0.1:8000 and rebuilds it on every
+# save; `make docs-check` builds it into build/site with --strict (a broken link, anchor or nav entry fails), as CI does.
+docs: $(STAMP)
+	$(BIN)/mkdocs serve
+
+docs-check: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) build *.egg-info
