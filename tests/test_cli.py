@@ -1,9 +1,12 @@
 """CLI: bad input gives one line on stderr and exit code 2, never a traceback; work is never overwritten."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from rl.cli import main
 from tests.conftest import rlvr
 
 
@@ -29,7 +32,16 @@ def test_dry_run_lists_what_it_checked():
     result = rlvr("train", "--dry-run")
     assert result.returncode == 0, result.stderr
     checked = [line for line in result.stdout.splitlines() if line.startswith("# checked: ")]
-    assert [line.split()[2] for line in checked] == ["rewards:", "grpo:", "precision:", "data:"]
+    assert [line.split()[2] for line in checked] == [
+        "rewards:",
+        "grpo:",
+        "sampling:",
+        "optimizer:",
+        "precision:",
+        "model:",
+        "data:",
+        "output:",
+    ]
     assert "64 completions per generation = 8 prompts x 8" in result.stdout
     assert "4096 training rows, 256 held-out rows" in result.stdout
 
@@ -42,7 +54,7 @@ def test_dry_run_lists_what_it_checked():
         # TRL's GRPOConfig check, made without weights
         (
             ["grpo.num_generations=3", "grpo.per_device_train_batch_size=8"],
-            ["generation_batch_size (8) must be divisible by num_generations (3)"],
+            ["grpo.num_generations (3) must divide the completions generated per step", "= 8"],
         ),
         (["data.source=./no/such/train.jsonl"], ["no such file './no/such/train.jsonl'"]),
     ],
@@ -142,9 +154,56 @@ def test_bad_grpo_value_is_one_line(tmp_path):
         "--output-dir",
         str(tmp_path / "run"),
     )
-    assert_one_line_error(result, "grpo:", "num_generations")
+    assert_one_line_error(result, "grpo.num_generations (7)", "per_device_train_batch_size 64")
 
 
 def test_bad_grpo_choice_is_caught_before_training():
     result = rlvr("train", "--set", "grpo.loss_type=nonsense", "--dry-run")
     assert_one_line_error(result, "grpo.loss_type must be one of")
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("rlvr ")
+
+
+def test_rewards_list_their_params_and_one_reward_its_description(capsys):
+    assert main(["rewards"]) == 0
+    out = capsys.readouterr().out
+    assert "params: max_length=4096, min_value_correct=0.5" in out  # cosine_length
+    assert main(["rewards", "overlong_penalty"]) == 0
+    assert capsys.readouterr().out.startswith("overlong_penalty(max_length")
+    assert main(["rewards", "overlong_penality"]) == 2
+    assert "did you mean 'overlong_penalty'" in capsys.readouterr().err
+
+
+def test_every_launch_flag_has_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["launch", "--help"])
+    assert "override a recipe value by dotted path" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`rlvr ... | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rl", "train", "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does after its line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_summary_without_an_evaluation_says_it_was_off():
+    from rich.console import Console
+
+    from rl.train.loop import print_summary
+
+    console = Console(record=True, width=100)
+    summary = {"name": "x", "seed": 0, "run_dir": "r", "steps": 2, "wall_seconds": 1.0, "n_eval": None}
+    summary |= dict.fromkeys(["accuracy_before", "accuracy_after", "format_rate_before", "format_rate_after"])
+    print_summary(console, summary)
+    text = console.export_text()
+    assert "held-out evaluation" in text and "off" in text and "None" not in text
