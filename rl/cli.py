@@ -277,7 +277,11 @@ def cmd_train(args) -> int:
         return 0
     fresh = not resume and not (run.path.is_dir() and any(run.path.iterdir()))
     main = is_main_process()
-    if main:  # rank 0 prepares the directory; under a launch the others wait for it
+    # Under a launch every rank has made the checks above on the same, untouched directory (so all agree); then
+    # rank 0 prepares it while the others wait.
+    barrier = _barrier() if world_size() > 1 else (lambda: None)
+    barrier()
+    if main:
         run.prepare(resume=resume, overwrite=args.overwrite, discard=args.discard_run)
         if finished is not None:
             from rl.train.resume import set_aside_finished
@@ -285,10 +289,7 @@ def cmd_train(args) -> int:
             set_aside_finished(run)
             print(finished.message)
         run.claim()
-    if world_size() > 1:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
+    barrier()
 
     from rl.train.loop import run as train
 
@@ -304,6 +305,12 @@ def cmd_train(args) -> int:
         if main:
             run.release()
     return 0
+
+
+def _barrier():
+    from accelerate import PartialState
+
+    return PartialState().wait_for_everyone
 
 
 def _output_line(run, args, finished) -> str:
