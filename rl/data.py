@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import json
 import os
 import random
@@ -181,10 +182,55 @@ BUILTIN_TASKS = {"arithmetic": arithmetic_task, "countdown": countdown_task}
 # --------------------------------------------------------------------------------------------------- files and hub
 
 
-def data_root() -> Path:
-    """Folder of local dataset copies: $RLVR_DATA_DIR, else ../shared/data beside the checkout."""
+FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+"""A data source with one of these endings is a single local file (it has no splits)."""
+FOLDER_SUFFIXES = (".jsonl", ".parquet", ".json")
+"""The files of a folder source: <split>.jsonl, <split>.parquet or <split>.json."""
+
+
+def checkout_data_dir() -> Path | None:
+    """../shared/data beside a source checkout of rlvr (the folder holding pyproject.toml and rl/); None when rl is
+    imported from an installed package, whose neighbours are not the user's."""
+    checkout = Path(__file__).resolve().parents[1]
+    if not (checkout / "pyproject.toml").is_file():
+        return None
+    return checkout.parent / "shared" / "data"
+
+
+def data_root() -> Path | None:
+    """Folder of local dataset copies (<root>/<name>/): $RLVR_DATA_DIR when set (and then only it), else
+    ../shared/data beside a source checkout; None for an installed package without $RLVR_DATA_DIR."""
     env = os.environ.get("RLVR_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env).expanduser() if env else checkout_data_dir()
+
+
+def shown(path: Path) -> str:
+    """`path` as the user would type it: relative to the current directory when it lies below it, else absolute."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def searched(folder: str) -> str:
+    """Where a named dataset's local copy was looked for, in words a user can act on."""
+    env = os.environ.get("RLVR_DATA_DIR")
+    if env:
+        return f"looked in $RLVR_DATA_DIR/{folder} = {Path(env) / folder}"
+    beside = checkout_data_dir()
+    if beside is None:
+        return "$RLVR_DATA_DIR is unset"
+    return f"$RLVR_DATA_DIR is unset; looked in {shown(beside / folder)} beside this rlvr checkout"
+
+
+def local_copy_hint(short: str, split: str) -> str:
+    """What to set so that a named dataset loads from a local copy (`rlvr eval --data` reads $RLVR_DATA_DIR)."""
+    folder, files = NAMED[short][2], NAMED[short][3]
+    return (
+        f"set $RLVR_DATA_DIR to a folder holding {folder}/{files.get(split, split + '.jsonl')} "
+        f"(or, in a config, data.path to the {folder} folder itself)"
+    )
 
 
 def _load_file(path: Path) -> list[dict]:
@@ -214,41 +260,71 @@ def local_split(short: str, split: str) -> Path:
     """The local copy of a named dataset's split (benches read these); RlvrError, one line, naming where it looked
     and how to provide one."""
     hub, _, folder, files = NAMED[short]
-    path = data_root() / folder / files[split]
-    if not path.is_file():
+    root = data_root()
+    path = root / folder / files[split] if root is not None else None
+    if path is None or not path.is_file():
+        where = f"at {shown(path)}" if path is not None else f"({searched(folder)})"
         raise RlvrError(
-            f"{short}: no local copy at {path}; set $RLVR_DATA_DIR to a folder holding {folder}/{files[split]} "
+            f"{short}: no local copy {where}; set $RLVR_DATA_DIR to a folder holding {folder}/{files[split]} "
             f"(the hub has it as {hub})"
         )
     return path
 
 
 def _load_named(short: str, split: str, cfg: DataConfig) -> list[dict]:
+    """A named dataset's split: from data.path, else $RLVR_DATA_DIR/<name> (or ../shared/data/<name> beside a
+    checkout), else the hub; failing that, one line saying where it looked and what to set."""
     hub, hub_config, folder, files = NAMED[short]
-    local = Path(cfg.path).expanduser() if cfg.path else data_root() / folder
+    root = data_root()
+    local = Path(cfg.path).expanduser() if cfg.path else root / folder if root is not None else None
     if cfg.path and not local.exists():
         raise RlvrError(f"data.path: no such directory '{cfg.path}'")
-    if local.exists():
-        if split not in files:
-            raise RlvrError(f"data: {short} has no split '{split}' (splits: {', '.join(files)})")
-        return _load_file(local / files[split])
-    try:
-        return _load_hub(hub, hub_config, split)
-    except RlvrError as e:
+    if split not in files:
         raise RlvrError(
-            f"{e} (no local copy at {local}: set data.path to a folder holding {files.get(split, split + '.jsonl')}, "
-            f"or $RLVR_DATA_DIR to one holding {folder}/)"
-        ) from None
+            f"data: {short} has no split '{split}' (splits: {', '.join(files)}){did_you_mean(split, files)}"
+        )
+    if local is not None and local.exists():
+        return _load_file(local / files[split])
+    return _load_hub(
+        hub,
+        hub_config,
+        split,
+        f"no local copy of {short} either ({searched(folder)}): {local_copy_hint(short, split)}",
+    )
 
 
-def _load_hub(name: str, config: str | None, split: str) -> list[dict]:
+GENERIC_LOCAL_COPY = (
+    "use a local copy (a .jsonl/.parquet file, or a folder of <split>.jsonl files) as data.source or --data"
+)
+
+
+def _load_hub(name: str, config: str | None, split: str, local: str | None = None) -> list[dict]:
+    """A hub dataset's split. An unreachable hub fails at once in one line, without the libraries' retries; in
+    offline mode (HF_HUB_OFFLINE=1) only the datasets cache is read. `local`: how to use a local copy instead (said
+    when the hub cannot serve it)."""
+    from rl import hub
+
+    offline = hub.offline_mode()
+    unreachable = None if offline else hub.unavailable()
+    if unreachable:
+        raise RlvrError(
+            f"data: cannot fetch '{name}' from the hub ({unreachable}); {local or GENERIC_LOCAL_COPY}, or set "
+            "HF_HUB_OFFLINE=1 to read the datasets cache"
+        )
     from datasets import load_dataset
 
     try:
         return list(load_dataset(name, config, split=split))
     except Exception as e:  # noqa: BLE001 - offline hub, unknown name or split
+        if offline:
+            raise RlvrError(
+                f"data: cannot fetch '{name}' split '{split}' ({offline} is set and the datasets cache has no copy); "
+                f"{local or GENERIC_LOCAL_COPY}"
+            ) from None
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RlvrError(f"data: cannot load '{name}' split '{split}': {msg}") from None
+        raise RlvrError(
+            f"data: cannot load '{name}' split '{split}': {msg}" + (f"; {local}" if local else "")
+        ) from None
 
 
 def gsm8k_row(row: dict) -> dict:
@@ -301,20 +377,114 @@ def generic_rows(rows: list[dict], cfg: DataConfig, source: str) -> list[dict]:
 
 def load_split(cfg: DataConfig, split: str) -> list[dict]:
     source = cfg.source
+    check_source(source)
     short = HUB_ALIASES.get(source, source)
     if short in NAMED:
         return [MAPPERS[short](r) for r in _load_named(short, split, cfg)]
     path = Path(source).expanduser()
-    if path.suffix in (".jsonl", ".json", ".parquet", ".csv"):
-        if not path.is_file():
-            raise RlvrError(f"data.source: no such file '{source}'")
+    if path.suffix in FILE_SUFFIXES:
         return generic_rows(_load_file(path), cfg, path.name)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.stem == split and p.suffix in (".jsonl", ".parquet", ".json"))
+        files = sorted(p for p in path.iterdir() if p.stem == split and p.suffix in FOLDER_SUFFIXES)
         if not files:
-            raise RlvrError(f"data.source: no {split}.jsonl or {split}.parquet in {source}")
+            have = folder_splits(path)
+            listed = f" (splits: {', '.join(have)}){did_you_mean(split, have)}" if have else ""
+            raise RlvrError(f"data.source: no {split}.jsonl or {split}.parquet in {source}{listed}")
         return generic_rows(_load_file(files[0]), cfg, source)
     return generic_rows(_load_hub(source, None, split), cfg, source)
+
+
+# --------------------------------------------------------------------------------------------------- names and splits
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
+    """`; did you mean 'x'?` for the choice closest to `word`, or nothing when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def typo_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from `a` to `b`: how far a typo is from a name."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def known_sources() -> dict[str, str]:
+    """Every data name rlvr knows, lowercased -> as written: the named datasets, their hub ids, `builtin:<task>`
+    (and the bare task name, which means the built-in task)."""
+    names = {n: n for n in NAMED} | {hub.lower(): hub for hub in HUB_ALIASES}
+    names |= {f"{BUILTIN_PREFIX}{t}": f"{BUILTIN_PREFIX}{t}" for t in BUILTIN_TASKS}
+    return names | {t: f"{BUILTIN_PREFIX}{t}" for t in BUILTIN_TASKS}
+
+
+def close_known_source(source: str) -> str | None:
+    """The name rlvr knows that `source` is a typo of (the same but for case, or one edit away, two for names of
+    more than six characters), else None. A hub id is compared with hub ids only: `org/gsm8k-fr` is a dataset of
+    its own, not a typo."""
+    lowered = source.lower()
+    best = None
+    for key, name in known_sources().items():
+        if ("/" in key) != ("/" in lowered) or key == lowered and name == source:
+            continue
+        distance = typo_distance(lowered, key)
+        if distance <= (1 if len(key) <= 6 else 2) and (best is None or distance < best[0]):
+            best = (distance, name)
+    return best[1] if best else None
+
+
+def check_source(source: str, what: str = "data.source") -> None:
+    """Refuse at once, in one line, a data source that cannot be what the user meant, before a hub download retries
+    it: an unknown built-in task, a name close to one rlvr knows (gsm8kk, openai/gsm8kk, arithmetic), or a local
+    path (./x, /x, a .jsonl name or a near miss like .jsnol, a folder here with a name under it) that does not
+    exist."""
+    from rl.models import looks_like_path
+
+    if source.startswith(BUILTIN_PREFIX):
+        builtin_task(source, what)
+        return
+    if HUB_ALIASES.get(source, source) in NAMED:
+        return
+    path = Path(source).expanduser()
+    if path.exists():
+        return
+    if path.suffix in FILE_SUFFIXES:
+        raise RlvrError(f"{what}: no such file '{source}'")
+    if path.suffix and any(typo_distance(path.suffix.lower(), known) <= 1 for known in FILE_SUFFIXES):
+        raise RlvrError(f"{what}: no such file '{source}' (data files end in {', '.join(FILE_SUFFIXES)})")
+    if looks_like_path(source):
+        raise RlvrError(f"{what}: no such file or folder '{source}'")
+    close = close_known_source(source)
+    if close is not None:
+        raise RlvrError(f"{what}: unknown data '{source}'; did you mean '{close}'?")
+
+
+def folder_splits(path: Path) -> list[str]:
+    """The splits of a folder source: the names of its .jsonl/.parquet/.json files."""
+    return sorted({p.stem for p in path.iterdir() if p.suffix in FOLDER_SUFFIXES})
+
+
+def splits_of(cfg: DataConfig) -> list[str] | None:
+    """The split names `cfg.source` answers to: a built-in task's (train_split, eval_split), a named dataset's, a
+    folder's files; [] for a single file (it has no splits); None for a hub dataset (known only once fetched)."""
+    source = cfg.source
+    if source.startswith(BUILTIN_PREFIX):
+        return list(dict.fromkeys([cfg.train_split, cfg.eval_split]))
+    short = HUB_ALIASES.get(source, source)
+    if short in NAMED:
+        return list(NAMED[short][3])
+    path = Path(source).expanduser()
+    if path.suffix in FILE_SUFFIXES:
+        return []
+    if path.is_dir():
+        return folder_splits(path)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------- templates
@@ -348,24 +518,30 @@ def _finish(rows: list[dict], cfg: DataConfig, size: int | None, shuffle: bool) 
 
 def from_hub(cfg: DataConfig) -> bool:
     """Whether `cfg.source` (or `cfg.eval_source`) will be downloaded from the Hugging Face hub (no built-in task,
-    file or local copy)."""
+    file or local copy). A name that cannot be meant (`check_source`) or a split its source lacks (`check_splits`)
+    is refused here, before any run starts."""
 
-    def hub(source: str) -> bool:
+    def hub(source: str, what: str) -> bool:
+        check_source(source, what)
         if source.startswith(BUILTIN_PREFIX):
             return False
         short = HUB_ALIASES.get(source, source)
         if short in NAMED:
-            return not cfg.path and not (data_root() / NAMED[short][2]).exists()
+            root = data_root()
+            return not cfg.path and not (root is not None and (root / NAMED[short][2]).exists())
         path = Path(source).expanduser()
-        return not (path.suffix in (".jsonl", ".json", ".parquet", ".csv") or path.is_dir())
+        return not (path.suffix in FILE_SUFFIXES or path.is_dir())
 
-    return hub(cfg.source) or (cfg.eval_source is not None and hub(cfg.eval_source))
+    hubs = [hub(cfg.source, "data.source"), cfg.eval_source is not None and hub(cfg.eval_source, "data.eval_source")]
+    check_splits(cfg)
+    return any(hubs)
 
 
-def builtin_task(source: str):
+def builtin_task(source: str, what: str = "data.source"):
     task = source[len(BUILTIN_PREFIX) :]
     if task not in BUILTIN_TASKS:
-        raise RlvrError(f"data.source: unknown built-in task '{task}' (known: {', '.join(BUILTIN_TASKS)})")
+        known = ", ".join(BUILTIN_TASKS)
+        raise RlvrError(f"{what}: unknown built-in task '{task}' (known: {known}){did_you_mean(task, BUILTIN_TASKS)}")
     return BUILTIN_TASKS[task]
 
 
@@ -390,8 +566,28 @@ def filter_by_pass_rate(rows: list[dict], cfg: DataConfig) -> list[dict]:
     return kept
 
 
+def check_splits(cfg: DataConfig) -> None:
+    """Refuse, before anything loads, a data.train_split or data.eval_split that its source does not have (a named
+    dataset's splits, a folder's files). A single file has no splits and a hub dataset's are known once fetched:
+    those are not checked here."""
+    held_out = dataclasses.replace(cfg, source=cfg.eval_source) if cfg.eval_source else cfg
+    for source_cfg, key, split in ((cfg, "train_split", cfg.train_split), (held_out, "eval_split", cfg.eval_split)):
+        if source_cfg.source.startswith(BUILTIN_PREFIX):
+            continue
+        known = splits_of(source_cfg)
+        if known and split not in known:
+            raise RlvrError(
+                f"data.{key}: {source_cfg.source} has no split '{split}' (splits: {', '.join(known)})"
+                + did_you_mean(split, known)
+            )
+
+
 def load_data(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """Return (train rows, held-out rows), each row with prompt, answer, data_source (+ solution, extras)."""
+    check_source(cfg.source)
+    if cfg.eval_source:
+        check_source(cfg.eval_source, "data.eval_source")
+    check_splits(cfg)
     if cfg.source.startswith(BUILTIN_PREFIX):
         train, held_out = builtin_task(cfg.source)(cfg)
         train, held_out = _finish(train, cfg, None, False), _finish(held_out, cfg, None, False)

@@ -254,7 +254,13 @@ def main_process_first():
 
 
 def looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep == "\\" and "\\" in name
+    """`name` means a local file or folder, not a hub id: it starts with . / or ~, has more than one `/`, or its
+    first part is a folder here (`myrun/final` beside a folder `myrun` is that run's final model, not the hub repo
+    `final` of a user `myrun`). Such a name that does not exist is a mistake to report at once, not a download."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep == "\\" and "\\" in name:
+        return True
+    first, slash, _rest = name.partition("/")
+    return bool(slash) and Path(first).is_dir()
 
 
 def locate(cfg: ModelConfig, seed: int) -> str:

@@ -57,6 +57,8 @@ def test_dry_run_lists_what_it_checked():
             ["grpo.num_generations (3) must divide the completions generated per step", "= 8"],
         ),
         (["data.source=./no/such/train.jsonl"], ["no such file './no/such/train.jsonl'"]),
+        # a misspelt dataset name: it used to go to the hub (retries, ~23 s) when the run loaded its data
+        (["data.source=gsm8kk"], ["data.source: unknown data 'gsm8kk'; did you mean 'gsm8k'?"]),
     ],
 )
 def test_dry_run_catches_what_the_run_would(tmp_path, sets, fragments):

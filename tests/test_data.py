@@ -138,14 +138,147 @@ def test_arithmetic_tagged_share_changes_only_the_solutions():
         arithmetic_task(DataConfig(**{**base.__dict__, "params": {"tagged": 2}}))
 
 
-def test_a_named_dataset_without_a_local_copy_says_where_it_looked(tmp_path, monkeypatch):
+@pytest.fixture
+def no_hub_cache(monkeypatch):
+    """The datasets cache holds nothing (whatever this machine's cache holds): offline, load_dataset fails."""
+    import datasets
+
+    def not_cached(*args, **kwargs):
+        raise ConnectionError("Couldn't reach the hub and found no cached copy")
+
+    monkeypatch.setattr(datasets, "load_dataset", not_cached)
+
+
+def test_a_named_dataset_without_a_local_copy_says_where_it_looked(tmp_path, monkeypatch, no_hub_cache):
     """Offline and no copy in $RLVR_DATA_DIR: one line naming the folder it looked in and how to provide one."""
     monkeypatch.setenv("RLVR_DATA_DIR", str(tmp_path))
     with pytest.raises(RlvrError) as err:
         load_data(DataConfig(source="gsm8k"))
     message = str(err.value)
-    assert "\n" not in message and f"no local copy at {tmp_path / 'gsm8k'}" in message
-    assert "data.path" in message and "$RLVR_DATA_DIR" in message
+    assert "\n" not in message and f"looked in $RLVR_DATA_DIR/gsm8k = {tmp_path / 'gsm8k'}" in message
+    assert (
+        "HF_HUB_OFFLINE=1 is set" in message and "set $RLVR_DATA_DIR to a folder holding gsm8k/train.jsonl" in message
+    )
+    assert "data.path" in message
+
+
+def test_the_local_copy_hint_names_the_users_places_not_the_packages(tmp_path, monkeypatch, no_hub_cache):
+    """$RLVR_DATA_DIR unset: a source checkout looked beside itself (said relative to the current folder); an
+    installed package looked nowhere, and never names a path inside site-packages."""
+    import rl.data
+
+    monkeypatch.delenv("RLVR_DATA_DIR", raising=False)
+    checkout = tmp_path / "src" / "rlvr"
+    (checkout / "rl").mkdir(parents=True)
+    (checkout / "pyproject.toml").touch()
+    monkeypatch.setattr(rl.data, "__file__", str(checkout / "rl" / "data.py"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RlvrError) as err:
+        load_data(DataConfig(source="math500", train_split="test"))
+    message = str(err.value)
+    assert "$RLVR_DATA_DIR is unset; looked in src/shared/data/math500 beside this rlvr checkout" in message
+    installed = tmp_path / "lib" / "python3.11" / "site-packages"
+    (installed / "rl").mkdir(parents=True)
+    monkeypatch.setattr(rl.data, "__file__", str(installed / "rl" / "data.py"))
+    assert rl.data.data_root() is None
+    with pytest.raises(RlvrError) as err:
+        load_data(DataConfig(source="math500", train_split="test"))
+    message = str(err.value)
+    assert "$RLVR_DATA_DIR is unset)" in message and "site-packages" not in message and "python3.11" not in message
+    assert "set $RLVR_DATA_DIR to a folder holding math500/test.jsonl" in message
+
+
+@pytest.mark.parametrize(
+    "source, suggestion",
+    [
+        ("gsm8kk", "gsm8k"),
+        ("gms8k", "gsm8k"),
+        ("GSM8K", "gsm8k"),
+        ("math-500", "math500"),
+        ("openai/gsm8kk", "openai/gsm8k"),
+        ("HuggingFaceH4/MATH500", "HuggingFaceH4/MATH-500"),
+        ("arithmetic", "builtin:arithmetic"),
+        ("bultin:countdown", "builtin:countdown"),
+        ("builtin:aritmetic", "arithmetic"),
+    ],
+)
+def test_a_name_close_to_a_known_one_is_refused_at_once(source, suggestion, monkeypatch):
+    """A misspelt name is one line with a suggestion, for `rlvr eval --data` and a training config alike (the
+    preflight asks `from_hub`), and never reaches the hub."""
+    import datasets
+
+    from rl.data import from_hub
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("went to the hub"))
+    for call in (load_data, from_hub):
+        with pytest.raises(RlvrError, match=f"did you mean '{suggestion}'") as err:
+            call(DataConfig(source=source))
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("source", ["openai/gsm8k-fr", "someorg/gsm8k", "math", "HuggingFaceH4/MATH", "gsm8k_fr"])
+def test_other_hub_names_are_not_called_typos(source):
+    from rl.data import check_source
+
+    check_source(source)  # no error: left to the hub
+
+
+@pytest.mark.parametrize("source", ["./nope", "/nowhere/at/all", "data/train.jsnol", "nope.parquet"])
+def test_a_missing_local_path_is_not_looked_up_on_the_hub(source, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("went to the hub"))
+    with pytest.raises(RlvrError, match="data.source: no such file"):
+        load_data(DataConfig(source=source))
+
+
+def test_an_offline_or_unreachable_hub_fails_in_one_line_without_retries(monkeypatch, no_hub_cache):
+    """HF_HUB_OFFLINE=1: the cache is read, and its miss said in one line. Unreachable (one quick probe failed):
+    refused before the datasets library starts its retries, naming the local alternatives."""
+    import datasets
+
+    with pytest.raises(RlvrError) as err:
+        load_data(DataConfig(source="someorg/somedata"))
+    message = str(err.value)
+    assert "HF_HUB_OFFLINE=1 is set and the datasets cache has no copy" in message and "a .jsonl/.parquet" in message
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("retried the hub"))
+    with pytest.raises(RlvrError) as err:
+        load_data(DataConfig(source="someorg/somedata"))
+    message = str(err.value)
+    assert "cannot fetch 'someorg/somedata' from the hub (http://127.0.0.1:9 is unreachable" in message
+    assert "set HF_HUB_OFFLINE=1 to read the datasets cache" in message and "\n" not in message
+
+
+def test_unknown_splits_name_the_ones_there_are(tmp_path):
+    from rl.data import from_hub
+
+    for check in (load_data, from_hub):  # from_hub: the preflight of a run, before the hub or weights
+        with pytest.raises(RlvrError, match=r"eval_split: gsm8k has no split 'tset' \(splits: train, test\); did"):
+            check(DataConfig(source="gsm8k", eval_split="tset"))
+        with pytest.raises(RlvrError, match=r"data.train_split: math500 has no split 'train' \(splits: test\)"):
+            check(DataConfig(source="math500"))
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", [{"question": "q", "answer": "1"}])
+    write_jsonl(folder / "validation.jsonl", [{"question": "q", "answer": "1"}])
+    with pytest.raises(RlvrError, match=r"data.eval_split: .*mine has no split 'test' \(splits: train, validation\)"):
+        load_data(DataConfig(source=str(folder)))
+    from rl.data import load_split
+
+    with pytest.raises(RlvrError, match=r"no trian.jsonl .*\(splits: train, validation\); did you mean 'train'"):
+        load_split(DataConfig(source=str(folder)), "trian")
+
+
+def test_a_name_under_a_folder_here_is_a_path_not_a_hub_id(tmp_path, monkeypatch):
+    from rl.models import looks_like_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myrun").mkdir()
+    assert looks_like_path("myrun/final") and looks_like_path("./x") and looks_like_path("/x")
+    assert not looks_like_path("Qwen/Qwen2.5-0.5B") and not looks_like_path("gpt2")
 
 
 @pytest.mark.parametrize("bench", ["rewards.py", "hack_search.py"])

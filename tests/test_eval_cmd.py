@@ -7,6 +7,7 @@ import pytest
 
 from rl.cli import main
 from rl.config import dump_yaml, load_experiment
+from rl.errors import RlvrError
 from rl.eval.evaluate import majority_indices, score_samples
 from tests.conftest import rlvr
 from tests.test_train_e2e import TINY
@@ -145,7 +146,8 @@ def test_existing_output_is_kept(capsys, tmp_path):
     out.mkdir()
     (out / "precious.txt").write_text("keep")
     argv = ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic", "--limit", "2", "--output", str(out)]
-    one_line_error(capsys, argv, "already exists", "--overwrite")
+    one_line_error(capsys, argv, "already exists", "precious.txt")
+    one_line_error(capsys, [*argv, "--overwrite"], "holds no `rlvr eval` output (precious.txt)")
     assert (out / "precious.txt").read_text() == "keep"
 
 
@@ -344,12 +346,134 @@ def test_split_train_takes_a_builtin_tasks_training_rows_for_pass_rates():
     exp = load_experiment(None, ["data.params.digits=[2, 3]", "data.train_size=40", "data.eval_size=8"])
     train, held_out = load_data(exp.data)
     args = argparse.Namespace(data=None, split="train", limit=None)
-    rows, _ = load_rows(args, exp, "plain", None)
-    assert [r["question"] for r in rows] == [r["question"] for r in train]
+    got = load_rows(args, exp, "plain", None)
+    assert [r["question"] for r in got.rows] == [r["question"] for r in train]
+    assert (got.source, got.split) == ("builtin:arithmetic", "train")
     args.split = None
-    rows, _ = load_rows(args, exp, "plain", None)
-    assert [r["question"] for r in rows] == [r["question"] for r in held_out]
+    got = load_rows(args, exp, "plain", None)
+    assert [r["question"] for r in got.rows] == [r["question"] for r in held_out]
+    assert (got.source, got.split) == ("builtin:arithmetic", "test")
     args.data, args.split, args.limit = "builtin:arithmetic", "train", 5
-    rows, name = load_rows(args, None, "plain", None)
-    assert len(rows) == 5 and name == "arithmetic"
-    assert rows[0]["question"] == load_data(exp.data.__class__())[0][0]["question"]  # the task's training rows
+    got = load_rows(args, None, "plain", None)
+    assert len(got.rows) == 5 and got.name == "arithmetic"
+    assert got.rows[0]["question"] == load_data(exp.data.__class__())[0][0]["question"]  # the task's training rows
+
+
+def test_split_errors_name_the_splits_and_the_held_out_source_is_recorded(capsys, tmp_path):
+    """An unknown --split is refused (did you mean), before any model loads; a single file has no splits. A run
+    evaluating on data.eval_source records that source, not data.source."""
+    import argparse
+
+    from rl.eval.command import load_rows
+
+    base = ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic"]
+    one_line_error(capsys, [*base, "--split", "trian"], "has no split 'trian'", "splits: train, test", "'train'?")
+    data = tmp_path / "mini.jsonl"
+    data.write_text(json.dumps({"question": "What is 1 + 1?", "answer": "2"}) + "\n")
+    one_line_error(capsys, [*base[:3], str(data), "--split", "train"], "single file, with no splits")
+    exp = load_experiment(None, [f"data.eval_source={data}", "data.train_size=8"])
+    args = argparse.Namespace(data=None, split=None, limit=None)
+    got = load_rows(args, exp, "plain", None)
+    assert (got.source, got.split, got.name, len(got.rows)) == (str(data), None, "mini", 1)  # a file: no split
+    args.split = "train"
+    got = load_rows(args, exp, "plain", None)
+    assert (got.source, got.split, len(got.rows)) == ("builtin:arithmetic", "train", 8)
+    args.split = "tset"
+    with pytest.raises(RlvrError, match=r"the run's data \(builtin:arithmetic\) has no split 'tset'.*'test'\?"):
+        load_rows(args, exp, "plain", None)
+
+
+def test_metrics_record_the_split_and_source_evaluated(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic", "--split", "train", "--limit", "2"]
+    assert main([*argv, "--max-new-tokens", "2", "--output", str(out), "--wandb-mode", "disabled"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["data"], metrics["split"], metrics["n_problems"]) == ("builtin:arithmetic", "train", 2)
+
+
+@pytest.mark.parametrize("data, suggestion", [("gsm8kk", "gsm8k"), ("openai/gsm8kk", "openai/gsm8k")])
+def test_a_misspelt_data_name_is_refused_before_the_model_loads(capsys, monkeypatch, data, suggestion):
+    monkeypatch.setattr("rl.eval.command.resolve", lambda opts: pytest.fail("resolved the model first"))
+    one_line_error(capsys, ["eval", "builtin:tiny-qwen2", "--data", data], f"did you mean '{suggestion}'?")
+
+
+# ------------------------------------------------------------------------------------------------ never a training run
+
+
+def snapshot(folder):
+    """Every path under `folder` with its size and modification time: what must not change."""
+    return {str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail any attempt to reach the network (a hub retry) instead of waiting for it."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access: {args}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+INSIDE_RUN = ["", "final", "checkpoints", "eval", "eval/before.jsonl"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_eval_and_filter_never_write_into_a_finished_run(run_dir, tmp_path, capsys, no_network, overwrite):
+    """Every `rlvr eval` / `rlvr filter` output aimed into a finished run (the run, its final model, checkpoints,
+    eval folder, a record of training) is refused in one line, with or without --overwrite, before any model
+    loads; the run's files stay as they were."""
+    assert (run_dir / "summary.json").is_file()  # finished
+    before = snapshot(run_dir)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for inside in INSIDE_RUN:
+        target = str(run_dir / inside) if inside else str(run_dir)
+        for model in (str(run_dir), str(run_dir / "final")):
+            one_line_error(capsys, ["eval", model, "--output", target, "--limit", "4", *overwrite], "training run")
+        one_line_error(capsys, ["filter", str(samples), "--output", target, *overwrite], "--output")
+    for inside in ["metrics.jsonl", "eval/before.jsonl", "eval/after.jsonl", "final/kept.jsonl", "kept.jsonl"]:
+        one_line_error(
+            capsys, ["filter", str(samples), "--output", str(run_dir / inside), *overwrite], "inside the training run"
+        )
+    assert snapshot(run_dir) == before
+
+
+def test_eval_overwrite_replaces_only_an_earlier_eval_output(capsys, tmp_path):
+    """--overwrite replaces an earlier `rlvr eval` output, never another folder (a home directory, a project)."""
+    home = tmp_path / "home"
+    (home / "projects").mkdir(parents=True)
+    (home / "notes.txt").write_text("keep")
+    argv = ["eval", "builtin:tiny-qwen2", "--data", "builtin:arithmetic", "--limit", "2", "--max-new-tokens", "2"]
+    argv += ["--wandb-mode", "disabled"]
+    one_line_error(capsys, [*argv, "--output", str(home), "--overwrite"], "holds no `rlvr eval` output", "notes.txt")
+    assert (home / "notes.txt").read_text() == "keep" and (home / "projects").is_dir()
+    out = tmp_path / "out"
+    assert main([*argv, "--output", str(out)]) == 0
+    one_line_error(capsys, [*argv, "--output", str(out)], "an `rlvr eval` output of builtin:tiny-qwen2", "--overwrite")
+    (out / "tiny-qwen2" / "mine.txt").write_text("not rlvr's")  # no longer only what rlvr eval wrote
+    one_line_error(capsys, [*argv, "--output", str(out), "--overwrite"], "holds no `rlvr eval` output")
+    (out / "tiny-qwen2" / "mine.txt").unlink()
+    first = (out / "metrics.json").stat().st_mtime_ns
+    assert main([*argv, "--output", str(out), "--overwrite", "--split", "train"]) == 0
+    assert (
+        json.loads((out / "metrics.json").read_text())["split"] == "train"
+        and first != (out / "metrics.json").stat().st_mtime_ns
+    )
+
+
+def test_a_missing_local_model_fails_at_once(capsys, tmp_path, monkeypatch, no_network):
+    """A path-like model that is not there is one line at once, never a hub download: ./x, /abs/x, and RUN/final
+    of a run in the current folder that has no final model (one `/`, which a hub id also has)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a hub lookup would try the network (and fail the test)
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "myrun"
+    run.mkdir()
+    (run / "config.yaml").write_text(dump_yaml(load_experiment()))
+    (run / "state.json").write_text("{}")
+    base = ["--data", "builtin:arithmetic", "--limit", "2"]
+    one_line_error(capsys, ["eval", "myrun/final", *base], "no such model or run directory: myrun/final", "no model")
+    one_line_error(capsys, ["eval", "./x", *base], "no such model or run directory: ./x")
+    one_line_error(capsys, ["eval", str(tmp_path / "x"), *base], f"no such model or run directory: {tmp_path}/x")

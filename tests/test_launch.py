@@ -3,6 +3,7 @@
 import os
 import re
 import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -277,3 +278,55 @@ def test_the_emitted_server_script_runs_end_to_end_with_stand_in_commands(tmp_pa
     assert "-m rl train configs/dapo-qwen2.5-7b.yaml --output-dir runs/dapo-qwen2.5-7b" in trained
     assert (tmp_path / "run_dir_contents").read_text() == ""
     assert (tmp_path / "runs" / "dapo-qwen2.5-7b-vllm-serve.log").is_file()
+
+
+def test_running_without_the_gpus_is_refused_before_anything_starts(cli, tmp_path):
+    """Without --dry-run/--emit the plan runs here: more GPUs than this machine shows is one line (how many are
+    visible, how many are needed, what works anywhere), before the plan is printed or anything is started."""
+    out = tmp_path / "run"
+    result = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--gpus", "64", "--output-dir", str(out))
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        "CUDA GPU(s)" in line and "the plan needs 64" in line and "--dry-run" in line and "--emit shell|slurm" in line
+    )
+    assert not out.exists()
+
+
+def test_cuda_visible_devices_counts(tmp_path):
+    """CUDA_VISIBLE_DEVICES hides GPUs from the count (here: all of them)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "rl", "launch", "configs/gsm8k-qwen2.5-1.5b.yaml", "--output-dir", str(tmp_path / "r")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "shows 0 CUDA GPU(s) (CUDA_VISIBLE_DEVICES='') and the plan needs 1" in result.stderr
+
+
+def test_a_missing_accelerate_is_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(launch_mod, "visible_gpus", lambda: 8)  # as on a GPU machine
+    monkeypatch.setenv("PATH", str(tmp_path))  # where no `accelerate` lies
+    result = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 2 and "cannot start accelerate: not on PATH" in result.stderr
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-1.5B-Instruct", "someone/not-in-any-table"])
+def test_planning_never_reaches_the_network(cli, monkeypatch, model):
+    """The plan reads the model's shape from a local config, the HF cache or rlvr's table: no hub request (which,
+    offline, would retry for seconds) even when HF_HUB_OFFLINE is not set."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access while planning: {args}")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    result = cli("configs/gsm8k-qwen2.5-1.5b.yaml", "--set", f"model.name_or_path={model}", "--dry-run")
+    if model.startswith("Qwen"):
+        assert result.returncode == 0 and "accelerate launch" in result.stdout, result.stderr
+    else:
+        assert result.returncode == 2 and "pass --params" in result.stderr

@@ -97,7 +97,7 @@ def test_rlvr_filter_writes_the_kept_rows_and_prints_the_buckets(tmp_path):
     assert len(held_out) == 256 and all(r["data_source"] == "arithmetic" for r in held_out)
     # never overwritten without --overwrite
     again = rlvr("filter", str(evaluated / "samples.jsonl"), "--output", str(out))
-    assert again.returncode == 2 and "exists; pass --overwrite" in again.stderr
+    assert again.returncode == 2 and "exists (an `rlvr filter` output, 4 rows); pass --overwrite" in again.stderr
 
 
 @pytest.mark.parametrize(
@@ -163,3 +163,51 @@ def test_mixed_digit_arithmetic_has_equal_levels_disjoint_splits_and_leaves_one_
         load_data(DataConfig(params={"digits": [3, 3]}))
     with pytest.raises(RlvrError, match="an integer 1..9 or a list of them"):
         load_data(DataConfig(params={"digits": [2, 10]}))
+
+
+def filter_cli(capsys, *argv) -> tuple[int, str]:
+    """`rlvr filter ...` in this process: (exit code, stderr)."""
+    from rl.cli import main
+
+    code = main(["filter", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_filter_overwrite_replaces_only_an_earlier_filter_output_or_an_empty_file(tmp_path, capsys):
+    """--overwrite replaces a file `rlvr filter` wrote (every row has question, answer, pass_rate, n_samples) or an
+    empty one; any other file, a folder, or a training run's file is refused in one line and left as it was."""
+    source = write(tmp_path / "samples.jsonl", samples([2, 5]))
+    out = tmp_path / "kept.jsonl"
+    assert filter_cli(capsys, str(source), "--output", str(out))[0] == 0
+    assert filter_cli(capsys, str(source), "--output", str(out), "--max-pass-rate", "0.5", "--overwrite")[0] == 0
+    assert [json.loads(line)["pass_rate"] for line in out.read_text().splitlines()] == [2 / 8]
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    code, err = filter_cli(capsys, str(source), "--output", str(empty))
+    assert code == 2 and "exists (empty); pass --overwrite" in err
+    assert filter_cli(capsys, str(source), "--output", str(empty), "--overwrite")[0] == 0 and empty.read_text()
+    precious = tmp_path / "train.jsonl"
+    precious.write_text('{"question": "q", "answer": "1"}\n')
+    for target in (precious, source):  # a training file; the very samples being filtered
+        kept = target.read_text()
+        code, err = filter_cli(capsys, str(source), "--output", str(target), "--overwrite")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "not an earlier `rlvr filter` output" in err
+        assert target.read_text() == kept
+    (tmp_path / "dir.jsonl").mkdir()
+    code, err = filter_cli(capsys, str(source), "--output", str(tmp_path / "dir.jsonl"), "--overwrite")
+    assert code == 2 and "is a directory" in err
+
+
+def test_filter_may_write_its_own_file_under_a_runs_eval_folder(tmp_path, capsys):
+    """RUN/eval/<file>.jsonl is the one place inside a run `rlvr filter` writes; the run's own records are not."""
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    (run / "config.yaml").write_text("name: x\n")
+    (run / "metrics.jsonl").write_text("{}\n")
+    (run / "eval" / "before.jsonl").write_text("{}\n")
+    source = write(tmp_path / "samples.jsonl", samples([2, 5]))
+    assert filter_cli(capsys, str(source), "--output", str(run / "eval" / "kept.jsonl"))[0] == 0
+    for inside in ("eval/before.jsonl", "metrics.jsonl", "kept.jsonl"):
+        code, err = filter_cli(capsys, str(source), "--output", str(run / inside), "--overwrite")
+        assert code == 2 and "inside the training run" in err
+    assert (run / "eval" / "before.jsonl").read_text() == "{}\n" and not (run / "kept.jsonl").exists()

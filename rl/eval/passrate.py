@@ -8,6 +8,10 @@ whose pass rate lies in a range; train on them with `data.source: FILE.jsonl` (t
 
     rlvr eval runs/tiny__s0/start --split train --n 8 --temperature 1.0 --output runs/passrates
     rlvr filter runs/passrates --min-pass-rate 0.1 --max-pass-rate 0.9 --output data/tiny-filtered.jsonl
+
+The output is a .jsonl file outside any training run, or a file of its own under RUN/eval/. An existing file is
+replaced only with --overwrite, and only when it is an earlier `rlvr filter` output (every row has question,
+answer, a numeric pass_rate and an integer n_samples) or empty; checked before the samples are read.
 """
 
 from __future__ import annotations
@@ -101,14 +105,59 @@ def buckets(rows: list[dict]) -> list[tuple[str, float, float, int]]:
     return list(zip(labels, lows, highs, counts, strict=True))
 
 
+ROW_KEYS = {"question", "answer", "pass_rate", "n_samples"}
+"""Every row `rlvr filter` writes has these: how an earlier output is recognised (see `is_filter_output`)."""
+
+
+def is_filter_output(path: Path) -> bool:
+    """`path` is an earlier `rlvr filter` output: every line a JSON object with question, answer, a numeric
+    pass_rate and an integer n_samples, as `pass_rates` writes them (an empty file counts too: nothing to lose)."""
+    try:
+        with path.open() as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or not ROW_KEYS <= set(row):
+                    return False
+                if not isinstance(row["pass_rate"], (int, float)) or not isinstance(row["n_samples"], int):
+                    return False
+    except (OSError, ValueError):  # unreadable, not text, not JSON
+        return False
+    return True
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Raise RlvrError, touching nothing, when `rlvr filter` may not write `output`: not a .jsonl name, a training
+    run's file (only a file of its own under RUN/eval/ is allowed), a folder, or an existing file without
+    --overwrite; --overwrite replaces only an earlier `rlvr filter` output or an empty file, never another file."""
+    from rl.rundir import refuse_inside_run
+
+    if output.suffix != ".jsonl":
+        raise RlvrError(f"filter: --output must be a .jsonl file, got {output}")
+    refuse_inside_run(output, "filter: --output")
+    if output.resolve() != output.absolute():  # a symlink into a run
+        refuse_inside_run(output.resolve(), "filter: --output")
+    if output.is_dir():
+        raise RlvrError(f"filter: --output {output} is a directory; name a .jsonl file")
+    if not output.exists():
+        return
+    if not is_filter_output(output):
+        raise RlvrError(
+            f"filter: {output} exists and is not an earlier `rlvr filter` output (whose every row has "
+            f"{', '.join(sorted(ROW_KEYS))}); --overwrite replaces only those: pick another --output"
+        )
+    if not overwrite:
+        rows = sum(1 for line in output.open() if line.strip())
+        what = f"an `rlvr filter` output, {rows} rows" if rows else "empty"
+        raise RlvrError(f"filter: {output} exists ({what}); pass --overwrite to replace it")
+
+
 def cmd_filter(args) -> int:
     low, high = args.min_pass_rate, args.max_pass_rate
     if not 0.0 <= low <= high <= 1.0:
         raise RlvrError(f"filter: need 0 <= --min-pass-rate <= --max-pass-rate <= 1, got {low:g} and {high:g}")
-    if args.output.suffix != ".jsonl":
-        raise RlvrError(f"filter: --output must be a .jsonl file, got {args.output}")
-    if args.output.exists() and not args.overwrite:
-        raise RlvrError(f"filter: {args.output} exists; pass --overwrite to replace it")
+    check_output(args.output, args.overwrite)
     samples = find_samples(Path(args.source))
     rows = pass_rates(read_samples(samples))
     kept = [r for r in rows if low <= r["pass_rate"] <= high]

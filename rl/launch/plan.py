@@ -471,6 +471,10 @@ def run_local(plan: Plan) -> int:
             )
             env["CUDA_VISIBLE_DEVICES"] = plan.train_devices
         return subprocess.run(accelerate_args(plan) + train_args(plan, "127.0.0.1") + resume, env=env).returncode
+    except FileNotFoundError as e:  # accelerate or trl is not on PATH
+        raise RlvrError(
+            f"cannot start {e.filename}: not on PATH; activate the environment rlvr is installed in"
+        ) from None
     finally:
         if server is not None:
             server.terminate()
@@ -492,5 +496,29 @@ def launch(opts: LaunchOptions) -> int:
     if opts.emit == "shell" or opts.dry_run:
         print(shell_script(plan), end="")
         return 0
+    check_runs_here(plan)
     print(plan.budget)
     return run_local(plan)
+
+
+def visible_gpus() -> int:
+    """CUDA GPUs this process can use (torch counts only those CUDA_VISIBLE_DEVICES leaves visible)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def check_runs_here(plan: Plan) -> None:
+    """Refuse, in one line and before anything starts, a plan this machine cannot run: several nodes, or more GPUs
+    than it shows. The scripts (--emit, --dry-run) need no GPU: they are written to run elsewhere."""
+    if plan.nodes > 1:
+        raise RlvrError("--nodes > 1 needs a scheduler: use --emit slurm")
+    visible = visible_gpus()
+    if visible >= plan.gpus:
+        return
+    mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+    shown = f" (CUDA_VISIBLE_DEVICES={mask!r})" if mask is not None else ""
+    raise RlvrError(
+        f"this machine shows {visible} CUDA GPU(s){shown} and the plan needs {plan.gpus}: run it where {plan.gpus} "
+        "are visible; --dry-run (the plan and its script) and --emit shell|slurm (a script to run there) work anywhere"
+    )
