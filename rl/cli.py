@@ -174,7 +174,11 @@ def add_eval_parser(sub) -> None:
         metavar="DIR",
         help="output directory (default: RUN/eval/<data>__<time>, else runs/eval/<model>__<data>__<time>)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier `rlvr eval` output in --output (never another folder, never a training run)",
+    )
     p.add_argument(
         "--all-checkpoints",
         action="store_true",
@@ -220,7 +224,9 @@ def add_filter_parser(sub) -> None:
     p.add_argument("--min-pass-rate", type=float, default=0.0, metavar="A", help="keep pass rate >= A (default 0)")
     p.add_argument("--max-pass-rate", type=float, default=1.0, metavar="B", help="keep pass rate <= B (default 1)")
     p.add_argument("--output", type=Path, required=True, metavar="FILE.jsonl", help="the kept rows")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier `rlvr filter` output (or an empty file)"
+    )
 
 
 def cmd_filter(args) -> int:

@@ -273,7 +273,29 @@ def locate(cfg: ModelConfig, seed: int) -> str:
         return str(path)
     if looks_like_path(name):
         raise RlvrError(f"model.name_or_path: no such directory '{name}'")
+    refuse_unreachable(name, cfg.revision)
     return name
+
+
+def refuse_unreachable(name: str, revision: str | None) -> None:
+    """A hub model that is not in the local cache while the hub cannot be reached (offline mode, no network) cannot
+    load: say so in one line now, instead of after transformers' minute of retries."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from rl.hub import unavailable
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except ValueError:  # not a valid hub id: transformers names the problem
+        return
+    if isinstance(cached, str):
+        return
+    why = unavailable()
+    if why is not None:
+        raise RlvrError(
+            f"cannot load model '{name}': not in the local Hugging Face cache and the hub cannot be used ({why}); "
+            "download it first or give a local directory"
+        )
 
 
 def adapter_base(path: str | Path) -> str | None:

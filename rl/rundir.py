@@ -252,7 +252,7 @@ class RunDir:
         if run_dir.exists() and not run_dir.is_dir():
             raise RlvrError(f"output directory {run_dir} is a file")
         inside = run_inside(run_dir)
-        if inside is not None and inside.path.absolute() != run_dir.absolute():
+        if inside is not None and inside.path != run_dir.resolve():
             raise RlvrError(f"output directory {run_dir} lies inside the training run {inside}; pick one outside it")
         occupied = run_dir.is_dir() and any(run_dir.iterdir())
         if not occupied:
@@ -325,7 +325,7 @@ class RunDir:
 
 def run_inside(path: Path) -> RunDir | None:
     """The training run that `path` is, or lies inside (looking upwards); None when it belongs to none."""
-    path = Path(path).absolute()
+    path = Path(path).resolve()  # a symlink into a run is inside it
     for folder in (path, *path.parents):
         if RunDir(folder).holds_training():
             return RunDir(folder)
@@ -340,7 +340,7 @@ def refuse_inside_run(path: Path, what: str) -> None:
     run = run_inside(path)
     if run is None:
         return
-    rel = path.absolute().relative_to(run.path.absolute()).parts
+    rel = path.resolve().relative_to(run.path).parts
     if len(rel) >= 2 and rel[0] == "eval" and rel[1] not in EVAL_RECORDS:
         return
     place = "is the training run" if not rel else f"lies inside the training run {run.path}"

@@ -17,7 +17,6 @@ Each check adds one line to what `--dry-run` prints (`# checked: ...`).
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,13 +199,15 @@ def check_hub_model(name: str, revision: str | None, strict: bool) -> str:
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
 
+    from rl.hub import offline_mode
+
     try:
         cached = try_to_load_from_cache(name, "config.json", revision=revision)
     except HFValidationError as e:
         raise RlvrError(f"model.name_or_path: '{name}' is neither a local directory nor a hub name ({e})") from None
     if isinstance(cached, str):
         return f"model: {name} (hub), in the local cache"
-    if constants.HF_HUB_OFFLINE or hub_offline():
+    if constants.HF_HUB_OFFLINE or offline_mode():
         if strict:
             raise RlvrError(
                 f"model.name_or_path: {name} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and "
@@ -258,8 +259,3 @@ def _first_line(e: BaseException) -> str:
 
 def _value(v) -> str:
     return str(getattr(v, "value", v))
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE as set now (huggingface_hub reads it once, at import)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
