@@ -321,19 +321,17 @@ def prompt_style(opts: EvalOptions, exp, tokenizer) -> tuple[str, str | None]:
 
 
 def cmd_eval(args) -> int:
-    from rich.console import Console
     from transformers.utils import logging as hf_logging
 
     from rl.eval.evaluate import evaluate
     from rl.eval.metrics import flatten
     from rl.models import load_tokenizer, locate
+    from rl.progress import make_console
 
     opts = EvalOptions.from_args(args)
     opts.check()
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint drowns the curve
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and pipes: keep the table's columns whole
+    console = make_console()  # logs and pipes: no line wrapped, the table's columns whole
     run, exp, targets = resolve(opts)
     adapters = any(is_adapter_dir(t.path) for t in targets)
     backend = choose_backend(opts.backend, opts.gguf_file if exp is None else None, adapters)

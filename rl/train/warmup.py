@@ -86,9 +86,9 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     import time
 
     import torch
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rl.eval.evaluate import Sampling, evaluate, hf_complete
+    from rl.progress import Phase
 
     if not all(row.get("solution") for row in rows):
         raise RlvrError("warmup.enabled needs a 'solution' column in the training data (this source has none)")
@@ -99,15 +99,7 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     model.train()
     start, step, accuracy = time.time(), 0, 0.0
-    columns = [
-        TextColumn("warm-up"),
-        BarColumn(),
-        TextColumn("step {task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.3f}  probe acc {task.fields[acc]:.2f}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("warm-up", total=cfg.max_steps, loss=float("nan"), acc=0.0)
+    with Phase("warm-up", cfg.max_steps, "steps", enabled=is_main_process()) as progress:
         while step < cfg.max_steps:
             batch = _batch(tokenizer, rng.sample(rows, min(cfg.batch_size, len(rows))))
             input_ids, attention, labels = (t.to(model.device) for t in batch)  # train.run moved it to its device
@@ -118,12 +110,12 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
             sched.step()
             optim.zero_grad(set_to_none=True)
             step += 1
-            bar.update(task, completed=step, loss=loss.item())
+            progress.update(step, loss=loss.item())
             if step % cfg.check_every == 0 or step == cfg.max_steps:
                 greedy = hf_complete(model, tokenizer, Sampling.greedy(evaluation.max_new_tokens))
                 result, _ = evaluate(greedy, probe, tokenizer, evaluation.timeout, description=None)  # inside its bar
                 accuracy = result["overall"]["pass@1"]
-                bar.update(task, acc=accuracy)
+                progress.update(probe_accuracy=accuracy)
                 if accuracy >= cfg.target_accuracy:
                     break
     model.train()
