@@ -53,6 +53,14 @@ def arithmetic_solution(a: int, b: int, tagged: bool = True) -> str:
     return f"<think>{' '.join(steps)}</think><answer>{a + b}</answer>"
 
 
+HELD_OUT_RESERVE = 256
+"""A built-in task draws its held-out problems first and its training problems after them (never the same one). It
+draws at least this many held-out problems (arithmetic: where a digit count has room) and keeps the first
+`eval_size`, so a held-out set of up to 256 problems is part of the 256 one and leaves the training rows as
+they are: shrinking the evaluation changes neither the training nor a cached warm-up (rl/train/warmup.py). From 256
+up, the rows are those of one draw of `eval_size` held-out problems, as before the reserve existed."""
+
+
 def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     """`a + b` with `digits`-digit operands; held-out pairs (in either order) never appear in training.
 
@@ -79,11 +87,15 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
     def shares(total: int) -> list[int]:  # an equal share per level, the first levels take the remainder
         return [total // len(levels) + (i < total % len(levels)) for i in range(len(levels))]
 
-    for d, n_eval, n_train in zip(levels, shares(eval_size), shares(train_size), strict=True):
+    reserves = []  # held-out pairs drawn per level: at least the level's share of HELD_OUT_RESERVE where it has room
+    for d, n_eval, n_train, n_reserve in zip(
+        levels, shares(eval_size), shares(train_size), shares(max(eval_size, HELD_OUT_RESERVE)), strict=True
+    ):
         high = 10**d - 1
         n_pairs = (high + 1) * (high + 2) // 2
         if n_eval + n_train > n_pairs // 2:
             raise RlvrError(f"data: {d}-digit arithmetic has {n_pairs} distinct pairs; ask for fewer rows")
+        reserves.append(max(n_eval, min(n_reserve, n_pairs // 2 - n_train)))
     rng = random.Random(cfg.seed)
     seen: set[tuple[int, int]] = set()
 
@@ -107,16 +119,17 @@ def arithmetic_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
             rows.append(row)
         return rows
 
-    def mixed(total: int) -> list[dict]:
-        per_level = [draw(n, d) for d, n in zip(levels, shares(total), strict=True)]
+    def mixed(per_level: list[list[dict]], total: int) -> list[dict]:
         if len(levels) == 1:
             return per_level[0]
         rows = [r for part in per_level for r in part]
         random.Random(f"{cfg.seed}:mix:{total}").shuffle(rows)  # levels interleaved, not in blocks
         return rows
 
-    held_out = mixed(eval_size)
-    return mixed(train_size), held_out
+    reserved = [draw(n, d) for d, n in zip(levels, reserves, strict=True)]  # first: the training rows exclude them
+    held_out = mixed([part[:n] for part, n in zip(reserved, shares(eval_size), strict=True)], eval_size)
+    train = mixed([draw(n, d) for d, n in zip(levels, shares(train_size), strict=True)], train_size)
+    return train, held_out
 
 
 COUNTDOWN_PROMPT = (
@@ -172,7 +185,8 @@ def countdown_task(cfg: DataConfig) -> tuple[list[dict], list[dict]]:
                 rows.append(row)
         return rows
 
-    held_out = draw(cfg.eval_size if cfg.eval_size is not None else 256)
+    eval_size = cfg.eval_size if cfg.eval_size is not None else 256
+    held_out = draw(max(eval_size, HELD_OUT_RESERVE))[:eval_size]  # first: the training rows exclude them all
     return draw(cfg.train_size if cfg.train_size is not None else 4096), held_out
 
 

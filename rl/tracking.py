@@ -6,8 +6,11 @@ eval` (`job_type=eval`, grouped with the run it evaluates). Standard library onl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,23 @@ def start_wandb(
         resume="allow" if run_id else None,
         settings=wandb.Settings(console="off", silent=True),
     )
+
+
+@contextlib.contextmanager
+def offline_run_unseen() -> Iterator[None]:
+    """Inside the block `wandb.run` is None when the current run is offline (otherwise nothing changes).
+
+    TRL writes a model card with every checkpoint (`create_model_card`) and puts `wandb.run.url` in it; on an
+    offline run that property is None and prints `wandb: WARNING URL not available in offline run`, once per
+    checkpoint of every run without WANDB_API_KEY. With the run unseen the card is the same (no URL) and that
+    warning is not printed; wandb's other warnings are untouched."""
+    wandb = sys.modules.get("wandb")  # not imported: no run to hide
+    run = getattr(wandb, "run", None)
+    if run is None or not run.offline:
+        yield
+        return
+    wandb.run = None
+    try:
+        yield
+    finally:
+        wandb.run = run

@@ -1,5 +1,6 @@
 """Data sources map rows to {prompt, answer, data_source}; held-out splits never leak into training."""
 
+import hashlib
 import json
 
 import pytest
@@ -295,3 +296,33 @@ def test_benches_without_local_data_fail_in_one_line(bench, tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     (line,) = result.stderr.strip().splitlines()
     assert "no local copy at" in line and str(tmp_path) in line and "$RLVR_DATA_DIR" in line
+
+
+def fingerprint(rows: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "source,params",
+    [("builtin:arithmetic", {}), ("builtin:arithmetic", {"digits": [2, 3, 4]}), ("builtin:countdown", {})],
+)
+def test_a_builtin_tasks_training_rows_stay_the_same_for_any_held_out_size_up_to_256(source, params):
+    """Held-out problems are drawn from a reserve of 256 (rl.data.HELD_OUT_RESERVE), so a smaller evaluation trains
+    on the same rows (and reuses a cached warm-up); its problems are among the 256 and never trained on."""
+    train, held_out = load_data(DataConfig(source=source, params=params, train_size=300, eval_size=256))
+    for eval_size in (8, 100, 255):
+        small_train, small = load_data(DataConfig(source=source, params=params, train_size=300, eval_size=eval_size))
+        assert small_train == train and len(small) == eval_size
+        assert all(row in held_out for row in small)
+    larger, _ = load_data(DataConfig(source=source, params=params, train_size=300, eval_size=300))
+    assert larger != train  # past the reserve, more held-out problems are kept out of training
+
+
+def test_the_builtin_tasks_rows_at_256_held_out_problems_and_more_are_those_measured():
+    """The demo's rows (and every shipped config's, 256 or more held-out problems) are those of one draw of
+    `eval_size` held-out problems, then the training ones: the rows docs/measurements.md was measured on."""
+    assert [fingerprint(x) for x in load_data(DataConfig())] == ["83648d923a189277", "835097a7325e6440"]
+    mixed = load_data(DataConfig(params={"digits": [2, 3, 4]}))
+    assert [fingerprint(x) for x in mixed] == ["9c27017fd0abf247", "70e6d48b679e7e82"]
+    countdown = load_data(DataConfig(source="builtin:countdown", eval_size=512))
+    assert [fingerprint(x) for x in countdown] == ["715b152fad296460", "7ba31787e4706aad"]

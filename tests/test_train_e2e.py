@@ -1,6 +1,11 @@
 """The whole loop through the CLI on a tiny budget: warm-up, eval, 2 GRPO steps, eval, run directory, resume."""
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,11 +37,30 @@ TINY = [
 ]
 
 
+PROGRESS_LINE = re.compile(r"^\[progress\] [^:]+: \d+/\d+ \w+ \(\d+%\), elapsed \d+:\d\d:\d\d, ETA (\?|\d+:\d\d:\d\d)")
+PROGRESS_DONE = re.compile(r"^\[progress\] [^:]+: done, \d+/\d+ \w+ in \d+:\d\d:\d\d")
+
+
+def redirected(args: list[str], log: Path, **env: str) -> int:
+    """`rlvr ARGS` as a cluster job runs it: stdout and stderr into one log file; progress lines every 0.2 s."""
+    with log.open("w") as out:
+        return subprocess.run(
+            [sys.executable, "-m", "rl", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"RLVR_PROGRESS_SECONDS": "0.2"} | env,
+            timeout=900,
+        ).returncode
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e") / "run"
-    result = rlvr("train", *TINY, "--output-dir", str(out))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    """The tiny run, its output redirected to `train.log` beside it; a cache of its own, so the warm-up runs."""
+    root = tmp_path_factory.mktemp("e2e")
+    out, log = root / "run", root / "train.log"
+    code = redirected(["train", *TINY, "--output-dir", str(out)], log, RLVR_CACHE_DIR=str(root / "cache"))
+    assert code == 0, log.read_text()[-6000:]
     return out
 
 
@@ -140,3 +164,36 @@ def test_one_grpo_step_with_three_weighted_rewards_from_yaml(tmp_path):
     # the logged total reward is the weighted sum of the per-reward means (TRL applies reward_weights)
     weighted = sum(w * step[f"rewards/{n}/mean"] for n, w in zip(names, (1.0, 0.1, 0.5), strict=True))
     assert step["reward"] == pytest.approx(weighted, abs=1e-5)
+
+
+def test_a_run_redirected_to_a_file_logs_lines_a_person_can_follow(run_dir, tmp_path):
+    """In the log of a redirected `rlvr train` (and `rlvr eval`) each long phase has newline-terminated progress
+    lines with elapsed time and ETA and its key figure, tqdm's `\\r` redraws are gone, no message or table line is
+    cut at 80 columns, and offline wandb prints no URL warning."""
+    text = (run_dir.parent / "train.log").read_text()
+    lines = text.splitlines()
+    assert "\r" not in text and "it/s]" not in text
+    assert "URL not available in offline run" not in text
+    for phase, unit, figure in (
+        ("warm-up", "steps", "probe accuracy "),
+        ("eval before", "prompts", "graded 32, pass@1 "),
+        ("train", "steps", "reward "),
+        ("eval after", "prompts", "graded 32, pass@1 "),
+    ):
+        mine = [line for line in lines if line.startswith(f"[progress] {phase}: ")]
+        assert PROGRESS_LINE.match(mine[0]) and f" {unit} " in mine[0], (phase, mine)
+        assert PROGRESS_DONE.match(mine[-1]) and figure in mine[-1], (phase, mine)
+    header = next(line for line in lines if line.startswith("rlvr tiny-arith"))
+    assert header.endswith(f"-> {run_dir}") and len(header) > 80  # one line, not wrapped at 80 columns
+    assert any(line.startswith("precision: ") and line.endswith("trainable parameters: float32") for line in lines)
+    assert any(line.strip() == f"tiny-arith (seed 0): {run_dir}" for line in lines)  # the table's title whole
+
+    log = tmp_path / "eval.log"
+    assert redirected(["eval", str(run_dir), "--output", str(tmp_path / "eval")], log) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "\r" not in text and "URL not available in offline run" not in text
+    mine = [line for line in text.splitlines() if line.startswith("[progress] eval final: ")]
+    assert PROGRESS_LINE.match(mine[0]) and PROGRESS_DONE.match(mine[-1]) and "graded 32, pass@1 " in mine[-1], mine
+    assert any(
+        line.startswith("rlvr eval ") and line.endswith(f"-> {tmp_path / 'eval'}") for line in text.splitlines()
+    )

@@ -137,13 +137,14 @@ def mutations(gold: str, numeric_golds: list[Fraction], rng: random.Random) -> l
 
 def search(budget: int, seed: int = 0, show: int = 20) -> tuple[int, list[tuple[str, str]]]:
     from rewards.pool import grade_many
+    from rl.progress import Phase
 
     rng = random.Random(seed)
     golds = load_golds()
     numeric = [v for v in (_number(g) for g in golds) if v is not None]
     rng.shuffle(golds)
     completions, targets = [], []
-    while len(completions) < budget:
+    while len(completions) < budget:  # seconds: the grading below is what takes minutes
         for gold in golds:
             for completion in mutations(gold, numeric, rng):
                 completions.append(completion)
@@ -152,13 +153,15 @@ def search(budget: int, seed: int = 0, show: int = 20) -> tuple[int, list[tuple[
                 break
     completions, targets = completions[:budget], targets[:budget]
     found = []
-    for start in range(0, len(completions), 5000):
-        chunk = slice(start, start + 5000)
-        for completion, gold, verdict in zip(
-            completions[chunk], targets[chunk], grade_many(completions[chunk], targets[chunk]), strict=True
-        ):
-            if verdict is True:
-                found.append((gold, completion))
+    with Phase("hack search", len(completions), "completions graded", figures={"false_positives": 0}) as progress:
+        for start in range(0, len(completions), 5000):
+            chunk = slice(start, start + 5000)
+            for completion, gold, verdict in zip(
+                completions[chunk], targets[chunk], grade_many(completions[chunk], targets[chunk]), strict=True
+            ):
+                if verdict is True:
+                    found.append((gold, completion))
+            progress.update(min(start + 5000, len(completions)), false_positives=len(found))
     for gold, completion in found[:show]:
         print(f"FALSE POSITIVE gold={gold!r} completion={completion[-160:]!r}")
     return len(completions), found

@@ -451,12 +451,12 @@ def prompt_style(opts: EvalOptions, exp, tokenizer) -> tuple[str, str | None]:
 
 
 def cmd_eval(args) -> int:
-    from rich.console import Console
     from transformers.utils import logging as hf_logging
 
     from rl.eval.evaluate import evaluate
     from rl.eval.metrics import flatten
     from rl.models import load_tokenizer, locate
+    from rl.progress import make_console
 
     opts = EvalOptions.from_args(args)
     opts.check()
@@ -467,9 +467,7 @@ def cmd_eval(args) -> int:
 
         check_source(opts.data, "--data")
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint drowns the curve
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # logs and pipes: keep the table's columns whole
+    console = make_console()  # logs and pipes: no line wrapped, the table's columns whole
     run, exp, targets = resolve(opts)
     data_config(opts, exp)  # --data required, --split known: before any model loads
     adapters = any(is_adapter_dir(t.path) for t in targets)

@@ -500,23 +500,25 @@ def evaluate(
     """The one evaluation (`rlvr train` before and after GRPO, the warm-up's probe, `rlvr eval`): this rank's shard
     of `rows` is completed by `complete` and graded with the reward's own grader; every rank's problems are
     gathered (identical on every rank). Returns (`rl.eval.metrics.aggregate` result, one record per completion, in row
-    order); `out_file` (JSONL) gets the records. `description`: the progress bar's (None: no bar)."""
-    from rich.console import Console
-    from rich.progress import Progress
+    order); `out_file` (JSONL) gets the records. `description`: the name its progress is shown under (rank 0's
+    prompts generated, then the completions graded and pass@1; `rl.progress.Phase`), None: not shown."""
+    from rl.progress import Phase
 
     shards = shards or Shards()
     mine = shards.indices(len(rows))
     local = [rows[i] for i in mine]
-    with Progress(
-        transient=True, console=Console(stderr=True), disable=shards.rank != 0 or description is None
-    ) as bar:
-        task = bar.add_task(description or "", total=len(local))
-        texts, lengths = complete([r["prompt"] for r in local], mine, lambda done: bar.update(task, completed=done))
-    problems = grade_problems(local, texts, lengths, timeout, tokenizer, lenient)
-    for index, (_, _, records) in zip(mine, problems, strict=True):
-        for record in records:
-            record["index"] = index
-    result, records = _combine(shards.gather(problems, len(rows)))
+    shown = shards.rank == 0 and description is not None
+    with Phase(
+        description or "eval", len(local), "prompts", transient=True, enabled=shown, figures={"generating": ""}
+    ) as progress:
+        texts, lengths = complete([r["prompt"] for r in local], mine, progress.update)
+        progress.update(len(local), generating=None, grading="")  # vLLM reports no batches
+        problems = grade_problems(local, texts, lengths, timeout, tokenizer, lenient)
+        for index, (_, _, records) in zip(mine, problems, strict=True):
+            for record in records:
+                record["index"] = index
+        result, records = _combine(shards.gather(problems, len(rows)))
+        progress.update(grading=None, graded=len(records), **{"pass@1": result["overall"].get("pass@1")})
     if out_file is not None:
         write_jsonl(out_file, records)
     return result, records

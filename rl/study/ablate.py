@@ -183,9 +183,9 @@ def slurm_script(spec: Spec, files: dict[str, Path]) -> str:
 def ablate(
     spec_path: str, jobs: int = 1, emit: str | None = None, dry_run: bool = False, only: list[str] | None = None
 ) -> int:
-    from rich.console import Console
+    from rl.progress import Phase, make_console
 
-    console = Console()
+    console = make_console()
     spec = load_spec(spec_path)
     unknown = [v for v in only or [] if v not in spec.variants]
     if unknown:
@@ -228,8 +228,8 @@ def ablate(
         console.print(f"{state}  {run.label}  (log: {log})")
         return run, code
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, todo))
+    with Phase(f"ablate {spec.name}", len(todo), "runs") as progress, ThreadPoolExecutor(max(1, jobs)) as pool:
+        results = list(pool.map(lambda run: progress.track(run.label, one, run), todo))
     failed = [r.label for r, code in results if code not in (0, EXIT_HEALTH)]  # a stopped run has its summary
     if failed:
         raise RlvrError(f"{len(failed)} run(s) failed: {', '.join(failed)} (see {spec.output_dir}/logs)")

@@ -1,4 +1,5 @@
-"""Trainer callbacks of `rlvr train`: `metrics.jsonl`, a quiet progress bar, and the generated-token budget.
+"""Trainer callbacks of `rlvr train`: `metrics.jsonl`, training progress (a bar, or lines in a log), and the
+generated-token budget.
 
 (The held-out evaluation is `rl.eval.heldout.HeldOutEval`, preemption and non-finite guards are in
 `rl.train.resilience`, run
@@ -56,10 +57,42 @@ class MetricsFile(TrainerCallback):
 
 
 class QuietProgress(ProgressCallback):
-    """The Trainer's progress bar without its per-step dump of the logs dict (metrics.jsonl and wandb have them)."""
+    """GRPO training's progress in place of the Trainer's `ProgressCallback`: on a terminal its tqdm bar, without
+    its per-step dump of the logs dict (metrics.jsonl and wandb have them); in a log file, where tqdm's redraws
+    would make one endless line, `rl.progress.Phase`'s timed lines with the step and the last logged reward."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phase = None  # rl.progress.Phase while training, in a log
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from rl.progress import Phase, is_live
+
+        if self.phase is not None:  # a train() that raised left it open (a notebook's second call)
+            self.phase.finish(ok=False)
+            self.phase = None
+        if is_live():
+            return super().on_train_begin(args, state, control, **kwargs)
+        self.current_step = state.global_step
+        if state.is_world_process_zero:  # a resumed run starts at its checkpoint's step
+            self.phase = Phase("train", state.max_steps, "steps", initial=state.global_step).start()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.phase is not None:
+            self.phase.update(state.global_step)
+        elif self.training_bar is not None:
+            super().on_step_end(args, state, control, **kwargs)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        pass
+        if self.phase is not None and logs and "reward" in logs:
+            self.phase.update(reward=logs["reward"])
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.phase is not None:
+            self.phase.finish()
+            self.phase = None
+        elif self.training_bar is not None:
+            super().on_train_end(args, state, control, **kwargs)
 
 
 class TokenBudget(TrainerCallback):

@@ -174,19 +174,19 @@ def run(exp: Experiment, run_dir: Path, resume: bool = False, checked: Preflight
 def prepare(exp: Experiment, run: RunDir, resume: bool, checked: Preflight | None) -> Session:
     """Seed; write the config; find the checkpoint to resume; build rewards, health and GRPOConfig; load the data
     and the policy."""
-    from rich.console import Console
     from transformers import set_seed
     from transformers.utils import logging as hf_logging
 
     from rl.data import load_data
     from rl.models import load_policy
+    from rl.progress import make_console
     from rl.train.health import make_callback as make_health
     from rl.train.precision import decide
     from rl.train.resilience import quarantine_partial_checkpoints
     from rl.train.trainer_reward import TrainerReward
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars; the trainer's own bar stays
-    console = Console()
+    console = make_console()
     started = time.time()
     set_seed(exp.seed)
     main = is_main_process()  # under accelerate every rank computes; only rank 0 writes run files

@@ -2,7 +2,8 @@
 
 Per-reward counters in every log, generation time, generated tokens (counted over ranks and dynamic-sampling
 rounds, saved in each checkpoint), CUDA memory, a non-finite loss stopped before its backward, the curriculum and
-dynamic sampling (their mixins), and after training whether every data-parallel rank holds the same weights.
+dynamic sampling (their mixins), after training whether every data-parallel rank holds the same weights, and no
+offline-wandb URL warning at each checkpoint (`rl.tracking.offline_run_unseen`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from rl.rundir import read_json, saving_checkpoint_folder, write_json
+from rl.tracking import offline_run_unseen
 from rl.train.resilience import check_finite_loss
 
 TOKENS_FILE = "generated_tokens.json"
@@ -74,6 +76,10 @@ def make_trainer_class():
                     saving_checkpoint_folder(self, trial) / TOKENS_FILE, {"generated_tokens": self.generated_tokens}
                 )
             return super()._save_checkpoint(model, trial)
+
+        def create_model_card(self, *args, **kwargs):
+            with offline_run_unseen():  # TRL reads wandb.run.url, a warning at each checkpoint of an offline run
+                return super().create_model_card(*args, **kwargs)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)

@@ -4,7 +4,9 @@ GRPO only learns from groups whose rewards differ, so a policy that is never rig
 (docs/measurements.md: from 14% accuracy GRPO gave no gain; from ~55% it gained ~25 points). The warm-up trains
 on the rows' `solution` column (loss on the completion only) and stops as soon as greedy accuracy on a probe of
 *training* prompts reaches `target_accuracy` - more robust than a fixed step count, since accuracy jumps from ~2%
-to ~50% within a few dozen steps. The result is cached by a hash of everything that determines it.
+to ~50% within a few dozen steps. The result is cached by a hash of exactly what determines it (`cache_key`), so
+another held-out size (a built-in task's training rows stay the same up to 256 held-out problems:
+`rl.data.HELD_OUT_RESERVE`), other evaluation settings than the probe's, or other GRPO settings reuse it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,50 @@ import hashlib
 import json
 import random
 
-from rl.config import EvalConfig, Experiment, WarmupConfig
+from rl.config import EvalConfig, Experiment, ModelConfig, WarmupConfig
 from rl.data import render_prompt
 from rl.distenv import is_main_process
 from rl.errors import RlvrError
 from rl.models import cache_dir
 
+WARMUP_FIELDS_OUTSIDE_KEY = ("enabled", "cache")
+"""`warmup:` settings that decide whether a warm-up runs or is cached, not what it computes."""
 
-def cache_key(location: str, cfg: WarmupConfig, train_rows: list[dict], seed: int, max_new_tokens: int) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps([location, cfg.__dict__, seed, max_new_tokens], sort_keys=True, default=str).encode())
+MODEL_FIELDS_IN_KEY = ("revision", "gguf_file", "attn_implementation", "trust_remote_code")
+"""`model:` settings that change what a location loads or how it computes, beyond the loaded dtypes (which the key
+reads off the model itself: `dtype`, `pure_bf16` and `lora.quantize` show there)."""
+
+
+def weights_of(model) -> str:
+    """The dtypes the model's parameters hold (after rlvr's upcast of the trainable ones) and its device type:
+    both change the warm-up's numbers."""
+    dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
+    return f"{'+'.join(dtypes)} on {model.device.type}"
+
+
+def cache_key(
+    location: str,
+    model_cfg: ModelConfig,
+    weights: str,
+    cfg: WarmupConfig,
+    train_rows: list[dict],
+    seed: int,
+    probe: EvalConfig,
+) -> str:
+    """A hash of exactly what determines the warm-up's result, so that an identical warm-up is reused and no other
+    is: the weights it starts from (`location`, the `MODEL_FIELDS_IN_KEY` settings, `weights_of` the model), the
+    `warmup:` settings but `WARMUP_FIELDS_OUTSIDE_KEY`, the seed, the training rows' prompts and solutions (in
+    order: it samples them by position), and what the probe's greedy evaluation depends on (`eval.max_new_tokens`,
+    `eval.timeout`). The held-out rows, the other `eval:` settings and every `grpo:` setting leave it unchanged."""
+    settings = {
+        "location": location,
+        "model": {k: getattr(model_cfg, k) for k in MODEL_FIELDS_IN_KEY},
+        "weights": weights,
+        "warmup": {k: v for k, v in cfg.__dict__.items() if k not in WARMUP_FIELDS_OUTSIDE_KEY},
+        "seed": seed,
+        "probe": {"max_new_tokens": probe.max_new_tokens, "timeout": probe.timeout},
+    }
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for row in train_rows:
         h.update(json.dumps([row["prompt"], row.get("solution")], sort_keys=True).encode())
     return h.hexdigest()[:16]
@@ -50,9 +86,9 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     import time
 
     import torch
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rl.eval.evaluate import Sampling, evaluate, hf_complete
+    from rl.progress import Phase
 
     if not all(row.get("solution") for row in rows):
         raise RlvrError("warmup.enabled needs a 'solution' column in the training data (this source has none)")
@@ -63,15 +99,7 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
     model.train()
     start, step, accuracy = time.time(), 0, 0.0
-    columns = [
-        TextColumn("warm-up"),
-        BarColumn(),
-        TextColumn("step {task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.3f}  probe acc {task.fields[acc]:.2f}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("warm-up", total=cfg.max_steps, loss=float("nan"), acc=0.0)
+    with Phase("warm-up", cfg.max_steps, "steps", enabled=is_main_process()) as progress:
         while step < cfg.max_steps:
             batch = _batch(tokenizer, rng.sample(rows, min(cfg.batch_size, len(rows))))
             input_ids, attention, labels = (t.to(model.device) for t in batch)  # train.run moved it to its device
@@ -82,12 +110,12 @@ def train_warmup(model, tokenizer, rows: list[dict], cfg: WarmupConfig, seed: in
             sched.step()
             optim.zero_grad(set_to_none=True)
             step += 1
-            bar.update(task, completed=step, loss=loss.item())
+            progress.update(step, loss=loss.item())
             if step % cfg.check_every == 0 or step == cfg.max_steps:
                 greedy = hf_complete(model, tokenizer, Sampling.greedy(evaluation.max_new_tokens))
                 result, _ = evaluate(greedy, probe, tokenizer, evaluation.timeout, description=None)  # inside its bar
                 accuracy = result["overall"]["pass@1"]
-                bar.update(task, acc=accuracy)
+                progress.update(probe_accuracy=accuracy)
                 if accuracy >= cfg.target_accuracy:
                     break
     model.train()
@@ -100,8 +128,8 @@ def warm_start(model, tokenizer, location: str, rows: list[dict], exp: Experimen
     import torch
     from safetensors.torch import load_file, save_file
 
-    cfg, seed, max_new_tokens = exp.warmup, exp.seed, exp.eval.max_new_tokens
-    key = cache_key(location, cfg, rows, seed, max_new_tokens)
+    cfg, seed = exp.warmup, exp.seed
+    key = cache_key(location, exp.model, weights_of(model), cfg, rows, seed, exp.eval)
     folder = cache_dir() / "warmup" / key
     weights, info_file = folder / "model.safetensors", folder / "info.json"
     if cfg.cache and weights.is_file() and info_file.is_file():
