@@ -162,6 +162,46 @@ def test_a_variant_has_one_colour():
     assert layout.variant_palette([], palette) is None
 
 
+def test_the_layout_of_an_imported_ablation(tmp_path):
+    runs = [fake_run(tmp_path / f"{v}__s{s}", f"tiny-rewards__{v}__s{s}", v) for v in ("a", "b") for s in (0, 1)]
+    code = (
+        "import dataclasses, json, sys; from pathlib import Path; from rl.study import dashboard as d; "
+        "d.use_store(Path(sys.argv[1])); from rl.study.layout import layout_of; "
+        "[d.import_run(Path(run), 'tiny-rewards') for run in sys.argv[2:]]; "
+        "from trackio.sqlite_storage import SQLiteStorage as S; "
+        "order = [r['name'] for r in reversed(S.get_run_records('tiny-rewards'))]; "
+        "print(json.dumps(dataclasses.asdict(layout_of('tiny-rewards')) | {'order': order}))"
+    )
+    found = subprocess.run(  # trackio reads its store's place once per process: a process of its own
+        [sys.executable, "-c", code, str(tmp_path / "store"), *map(str, runs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert found.returncode == 0, found.stderr[-3000:]
+    page = json.loads(found.stdout.strip().splitlines()[-1])
+    assert page["lead"] == [  # the config's first reward is think_format; math_accuracy is the one that checks
+        "eval/pass@1",
+        "train/rewards/math_accuracy/mean",
+        "train/completions/mean_length",
+        "train/entropy",
+        "train/health/alerts",
+        "train/health/entropy_collapse",  # it fired at step 2
+    ]
+    assert page["plot_order"][:2] == ["eval/pass@1", "train/rewards/math_accuracy/mean"]
+    assert page["hidden"] == [
+        "eval/n",
+        "train/epoch",
+        "train/global_step",
+        "train/learning_rate",
+        "train/rewards/math_accuracy/items",
+    ]
+    colour = dict(zip(page["order"], page["palette"], strict=True))  # the palette follows the page's run order
+    assert colour["tiny-rewards__a__s0"] == colour["tiny-rewards__a__s1"] != colour["tiny-rewards__b__s0"]
+    assert colour["tiny-rewards__b__s0"] == colour["tiny-rewards__b__s1"], colour
+
+
 def test_the_alerts_panel_goes_below_the_panels():
     panels = [
         {"metric": "eval/pass@1", "top": 100, "bottom": 450, "left": 300, "right": 700},
