@@ -26,7 +26,7 @@ sets for each rule. Only trackio's own settings are used; nothing of its fronten
    its variant's colour. Trackio's own grouping (the sidebar's "Group by: Group") only regroups the run list, and
    no URL parameter sets it, so it is left to the reader.
 
-The user's own `TRACKIO_PLOT_ORDER` / `TRACKIO_COLOR_PALETTE`, when set, win (`rl.study.dashboard.serve`).
+The user's own `TRACKIO_PLOT_ORDER` / `TRACKIO_COLOR_PALETTE`, when set, win (`rl.study.dashboard.page_settings`).
 """
 
 from __future__ import annotations
