@@ -15,6 +15,11 @@ name, its group `<wandb_group>/<wandb_job_type>` (an ablation's runs: `<ablation
   the runs' files at each start, grouped by variant;
 - a project name: that project in `$RLVR_TRACKIO_DIR`.
 
+The page leads with held-out pass@1, the accuracy reward, completion length, KL/entropy and run health, hides the
+bookkeeping series, and colours an ablation's runs by variant, through trackio's own settings (rl.study.layout).
+`--screenshot PNG` saves the lead panels as headless Chromium (rl.study.chromium) sees them, the viewport grown
+until they all fit and trackio's alerts panel sits below them.
+
 Trackio reads its store's place (`TRACKIO_DIR`) once, when it is first imported: `use_store` sets it before.
 """
 
@@ -33,6 +38,7 @@ from typing import Any
 
 from rl.errors import RlvrError
 from rl.rundir import RunDir
+from rl.study.layout import Layout, lead_keys_first
 
 STORE_ENV = "RLVR_TRACKIO_DIR"
 POINTER = "trackio.json"
@@ -117,7 +123,9 @@ def adopt_trackio_callback(trainer, run) -> None:
         def on_log(self, args, state, control, model=None, logs=None, **kwargs):
             if state.is_world_process_zero and logs:
                 metrics = rewrite_logs({k: v for k, v in logs.items() if k not in self.SINGLE})
-                run.log({**metrics, "train/global_step": state.global_step}, step=state.global_step)
+                # the rewards, completions and health subsections first on the page (rl.study.layout, rule 3)
+                metrics = lead_keys_first({**metrics, "train/global_step": state.global_step})
+                run.log(metrics, step=state.global_step)
                 # TRL logs its completions table right after, without a step: let it land on this step too
                 # (trackio would otherwise count on to step + 1)
                 if hasattr(run, "_next_step"):
@@ -172,7 +180,7 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
         if any(k in record for k in SKIP_KEYS):
             continue
         metrics = {k: v for k, v in rewrite_logs(record).items() if isinstance(v, (int, float)) and v is not None}
-        rows.append(metrics | {"train/global_step": step})
+        rows.append(lead_keys_first(metrics | {"train/global_step": step}))
         steps.append(step)
         stamps.append(_iso(stamp))
     summary = _read(run.summary) or {}
@@ -302,18 +310,35 @@ def _collection_view(root: Path, runs: list[Path], what: str, project: str) -> t
 # --------------------------------------------------------------------------------------------------- serving
 
 
-PLOT_ORDER = "train/reward,train/entropy,train/frac_reward_zero_std,train/completions/mean_length,eval/pass@1"
-"""The panels a reader looks at first (TRACKIO_PLOT_ORDER overrides it)."""
+def page_settings(project: str) -> Layout:
+    """Set trackio's page settings for `project` from its runs (rl.study.layout): TRACKIO_PLOT_ORDER and, when
+    runs share a variant, TRACKIO_COLOR_PALETTE; a value the user exported wins. Trackio's server reads both at
+    each request, so this runs before the page is first opened."""
+    from rl.study.layout import layout_of
+
+    layout = layout_of(project)
+    os.environ.setdefault("TRACKIO_PLOT_ORDER", ",".join(layout.plot_order))
+    if layout.palette:
+        os.environ.setdefault("TRACKIO_COLOR_PALETTE", ",".join(layout.palette))
+    return layout
+
+
+def page_url(base: str, project: str, metric_filter: str | None) -> str:
+    """The Metrics page of `project`, showing only the series `metric_filter` (trackio's URL parameter) keeps."""
+    from urllib.parse import urlencode
+
+    query = {"project": project} | ({"metric_filter": metric_filter} if metric_filter else {})
+    return f"{base.rstrip('/')}/?{urlencode(query)}"
 
 
 def serve(target: str | None, host: str, port: int | None, screenshot: Path | None = None) -> int:
-    """Serve the dashboard until interrupted (Ctrl-C or SIGTERM); with `screenshot`, save a headless-Chromium
-    PNG of the page instead and stop."""
+    """Serve the dashboard until interrupted (Ctrl-C or SIGTERM), leading with the panels that matter
+    (rl.study.layout); with `screenshot`, save a headless-Chromium PNG of the lead panels instead and stop."""
     import signal
 
     store, project, what = resolve(target)
     use_store(store)
-    os.environ.setdefault("TRACKIO_PLOT_ORDER", PLOT_ORDER)
+    layout = page_settings(project)
     import trackio
 
     with contextlib.redirect_stdout(io.StringIO()):  # it says "opened in browser"; nothing is opened
@@ -321,14 +346,21 @@ def serve(target: str | None, host: str, port: int | None, screenshot: Path | No
             project=project, open_browser=False, block_thread=False, host=host, server_port=port, footer=True
         )
     stops = "taking a screenshot" if screenshot is not None else "Ctrl-C stops it"
-    print(f"dashboard: {url.rstrip('/')}/?project={project}  ({what}; store {store}; {stops})", flush=True)
+    print(f"dashboard: {page_url(url, project, layout.page_filter)}  ({what}; store {store}; {stops})", flush=True)
+    print(f"  first: {', '.join(layout.lead)}")
+    if layout.hidden:
+        print(f"  hidden by the Metric Filter (clear it to see them): {', '.join(layout.hidden)}")
+    print(f"  the lead panels alone: {page_url(url, project, layout.screenshot_filter)}")
+    if layout.palette:
+        print("  colours: one per variant (trackio group); the sidebar's Group by: Group lists the runs by variant")
 
     if screenshot is not None:
         try:
-            load_page(f"{url.rstrip('/')}/?project={project}", screenshot)
+            shown = look(page_url(url, project, layout.screenshot_filter), screenshot, fit=True)
         finally:
             server.close()
-        print(f"screenshot: {screenshot}")
+        width, height = shown["width"], shown["height"]
+        print(f"screenshot: {screenshot} ({width}x{height}): {', '.join(drawn(shown))}")
         return 0
 
     def stop(*_):
@@ -348,40 +380,92 @@ def serve(target: str | None, host: str, port: int | None, screenshot: Path | No
     return 0
 
 
-# --------------------------------------------------------------------------------------------------- browser
+# --------------------------------------------------------------------------------------------------- the page
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+PAGE_STATE = """(() => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+  const page = document.querySelector(".metrics-page");
+  const alerts = document.querySelector(".alert-panel");
+  return {
+    view: window.trackio && window.trackio.getViewState ? window.trackio.getViewState() : null,
+    panels: [...document.querySelectorAll(".plot-container[data-metric]")].map(
+      (el) => ({metric: el.dataset.metric, drawn: !!el.querySelector("canvas"), ...box(el)})),
+    runs: [...document.querySelectorAll(".checkbox-item")].filter((el) => el.querySelector(".color-dot")).map(
+      (el) => ({name: el.querySelector(".run-name").textContent.trim(),
+                colour: getComputedStyle(el.querySelector(".color-dot")).backgroundColor})),
+    alerts: alerts ? box(alerts) : null,
+    scroll: page ? page.scrollTop : 0,
+    width: innerWidth,
+    height: innerHeight,
+  };
+})()"""
+"""What trackio's Metrics page shows: its own view state (`window.trackio.getViewState()`: the series in page
+order, those on screen), each drawn panel's box, each run's colour in the sidebar, the alerts panel's box."""
 
 
-def browser() -> str | None:
-    """A headless-capable Chromium on PATH (Debian: `apt-get install -y chromium`), or None."""
-    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+def look(url: str, screenshot: Path | None = None, fit: bool = False, size: tuple[int, int] = (1400, 1000)) -> dict:
+    """PAGE_STATE of the dashboard at `url` once its panels are drawn, plus its `html`. With `fit`, the viewport
+    first grows until every panel is in it and the alerts panel (trackio fixes it at the bottom right, over
+    whatever is there) sits below the last one; with `screenshot`, a PNG of the viewport."""
+    from rl.study.chromium import Chromium
 
-
-def load_page(url: str, screenshot: Path | None = None, wait_ms: int = 15000, size: str = "1400,1000") -> str:
-    """The page's DOM after its scripts ran for up to `wait_ms` (virtual time) in headless Chromium; with
-    `screenshot`, also a PNG of it."""
-    import subprocess
-    import tempfile
-
-    binary = browser()
-    if binary is None:
-        raise RlvrError("no Chromium on PATH (Debian: apt-get install -y chromium)")
-    with tempfile.TemporaryDirectory() as profile:
-        base = [
-            binary,
-            "--headless",
-            "--no-sandbox",  # root in containers
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--window-size={size}",
-            f"--virtual-time-budget={wait_ms}",
-        ]
-        dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    with Chromium(*size) as chrome:
+        chrome.open(url)
+        state = settled(chrome)
+        if fit:
+            for _ in range(3):  # a taller page can draw more: measure again
+                height = needed_height(state)
+                if height <= chrome.size[1] and not covered(state):
+                    break
+                chrome.resize(size[0], max(height, chrome.size[1]))
+                state = settled(chrome)
+            if covered(state):
+                raise RlvrError(f"the alerts panel still covers {', '.join(covered(state))} at {chrome.size}")
         if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([*base, f"--screenshot={screenshot.resolve()}", url], capture_output=True, timeout=120)
-            if not screenshot.is_file():
-                raise RlvrError(f"Chromium wrote no screenshot to {screenshot}")
-    return dom
+            chrome.screenshot(screenshot)
+        state["html"] = chrome.evaluate("document.documentElement.outerHTML")
+    return state
+
+
+def settled(chrome, timeout: float = 60) -> dict:
+    """PAGE_STATE once trackio has listed its series and drawn every panel in the viewport, unchanged over two
+    looks half a second apart."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        state = chrome.evaluate(PAGE_STATE)
+        ready = (state["view"] or {}).get("metrics") and state["panels"]
+        ready = ready and all(p["drawn"] for p in state["panels"] if p["top"] < state["height"] and p["bottom"] > 0)
+        looks = {k: v for k, v in state.items() if k != "view"} | {
+            "metrics": state["view"] and state["view"]["metrics"]
+        }
+        if ready and looks == last:  # (the view state's own `captured_at` changes at every look)
+            return state
+        last = looks if ready else None
+        time.sleep(0.5)
+    raise RlvrError(f"the dashboard did not finish drawing its panels within {timeout:.0f} s ({chrome.size})")
+
+
+def needed_height(state: dict) -> int:
+    """The viewport height that holds every panel, and below them the alerts panel (its height, plus the 16 px
+    trackio keeps under it)."""
+    bottom = max(p["bottom"] for p in state["panels"]) + state["scroll"] + 24
+    alerts = state["alerts"]
+    return int(bottom + (alerts["bottom"] - alerts["top"] + 16 if alerts else 0)) + 1
+
+
+def covered(state: dict) -> list[str]:
+    """The panels the alerts panel overlaps."""
+    a = state["alerts"]
+    if a is None:
+        return []
+    return [
+        p["metric"]
+        for p in state["panels"]
+        if p["left"] < a["right"] and a["left"] < p["right"] and p["top"] < a["bottom"] and a["top"] < p["bottom"]
+    ]
+
+
+def drawn(state: dict) -> list[str]:
+    """The series drawn on screen, in page order."""
+    return [name for name in state["view"]["metrics"] if name in state["view"]["metrics_on_screen"]]
