@@ -110,7 +110,11 @@ def build_parser() -> Parser:
     dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dash.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
     dash.add_argument(
-        "--screenshot", type=Path, metavar="PNG", help="save a headless-Chromium screenshot of the page and exit"
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="save a headless-Chromium PNG of the lead panels (viewport grown to hold them, the alerts panel below "
+        "them) and exit",
     )
 
     report = sub.add_parser("report", help="table (mean ± std over seeds) and plots of an ablation's runs")
@@ -450,7 +454,12 @@ def version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not sys.stdout.isatty() and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # in a log, a line appears when it is printed
     try:
+        from rl.progress import interval
+
+        interval()  # a bad RLVR_PROGRESS_SECONDS is told now, not when the first long phase starts
         commands = {
             "train": cmd_train,
             "rewards": cmd_rewards,
