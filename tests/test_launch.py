@@ -330,3 +330,21 @@ def test_planning_never_reaches_the_network(cli, monkeypatch, model):
         assert result.returncode == 0 and "accelerate launch" in result.stdout, result.stderr
     else:
         assert result.returncode == 2 and "pass --params" in result.stderr
+
+
+def test_launching_a_finished_run_starts_nothing(tmp_path, capsys):
+    """A finished run directory: the launch says so and exits 0 before it checks GPUs or starts a server."""
+    import json
+
+    from rl.cli import main
+    from rl.config import dump_yaml, load_experiment
+
+    recipe = str(REPO / "configs" / "gsm8k-qwen2.5-1.5b.yaml")
+    run = tmp_path / "run"
+    run.mkdir()
+    exp = load_experiment(recipe, [])
+    (run / "config.yaml").write_text(dump_yaml(exp))
+    (run / "summary.json").write_text(json.dumps({"steps": exp.grpo["max_steps"]}))
+    assert main(["launch", recipe, "--output-dir", str(run)]) == 0
+    assert f"{run} is finished ({exp.grpo['max_steps']} steps)" in capsys.readouterr().out
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "summary.json"]

@@ -496,9 +496,25 @@ def launch(opts: LaunchOptions) -> int:
     if opts.emit == "shell" or opts.dry_run:
         print(shell_script(plan), end="")
         return 0
+    done = finished_message(plan)
+    if done is not None:  # finished work is read-only: nothing starts (no vLLM server, no GPU time)
+        print(done)
+        return 0
     check_runs_here(plan)
     print(plan.budget)
     return run_local(plan)
+
+
+def finished_message(plan: Plan) -> str | None:
+    """What `rlvr train --resume` would say of a finished run directory that this launch would not continue."""
+    from rl.config import load_experiment
+    from rl.train.resume import finished_run
+
+    run = RunDir(plan.run_dir)
+    if not run.finished():
+        return None
+    verdict = finished_run(run, load_experiment(plan.config, plan.overrides))
+    return None if verdict is None or verdict.continues else verdict.message
 
 
 def visible_gpus() -> int:
