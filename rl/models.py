@@ -228,12 +228,18 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
     return out
 
 
-def resolve_builtin(name: str, seed: int) -> Path:
+def builtin_family(name: str) -> str:
+    """The tiny family a `builtin:<family>` name asks for; RlvrError naming the known ones when there is none."""
     family = name[len(BUILTIN_PREFIX) :]
     if family not in TINY_FAMILIES:
         raise RlvrError(
             f"unknown builtin model '{name}' (known: {', '.join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)})"
         )
+    return family
+
+
+def resolve_builtin(name: str, seed: int) -> Path:
+    family = builtin_family(name)
     version = TINY_FAMILIES[family].version
     out = cache_dir() / "models" / (f"{family}-s{seed}" if version == 1 else f"{family}-v{version}-s{seed}")
     if not (out / "config.json").is_file():
@@ -257,17 +263,30 @@ def looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep == "\\" and "\\" in name
 
 
+def check_location(cfg: ModelConfig) -> str:
+    """What `locate` will load, checked without building, loading or downloading anything (dry runs ask this): a
+    known builtin family, an existing local directory, or a hub name (whether the hub has it only the download
+    tells). Returns it in words; raises RlvrError when `locate` would."""
+    name = cfg.name_or_path
+    if name.startswith(BUILTIN_PREFIX):
+        builtin_family(name)
+        return f"{name} (built offline)"
+    path = Path(name).expanduser()
+    if path.exists():
+        return f"local {path}"
+    if looks_like_path(name):
+        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
+    return f"{name} (from the hub or its cache)"
+
+
 def locate(cfg: ModelConfig, seed: int) -> str:
     """Where to load the model from: a built tiny model, a local directory, or a hub name (left to transformers)."""
+    check_location(cfg)
     name = cfg.name_or_path
     if name.startswith(BUILTIN_PREFIX):
         return str(resolve_builtin(name, seed))
     path = Path(name).expanduser()
-    if path.exists():
-        return str(path)
-    if looks_like_path(name):
-        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    return name
+    return str(path) if path.exists() else name
 
 
 def adapter_base(path: str | Path) -> str | None:
