@@ -303,7 +303,7 @@ def test_report_aggregates_exact_mean_and_std(tmp_path):
     mean, std = statistics.fmean([0.7, 0.8, 0.9]), statistics.stdev([0.7, 0.8, 0.9])
     assert f"| a | 3 | {mean:.3f} ± {std:.3f} |" in md
     assert f"{statistics.fmean([0.7, 0.9, 0.0]):.3f} ± {statistics.stdev([0.7, 0.9, 0.0]):.3f}" in md
-    assert "| b | 1 | 0.600 ± 0.000 |" in md
+    assert "| b | 1 | 0.600 (n=1, no interval) | 0.200 (n=1, no interval) |" in md  # no "± 0.000" for one seed
     out = report(str(root), str(tmp_path / "report"))
     text = (out / "report.md").read_text()
     assert "4 finished runs (1 not finished, left out)" in text
@@ -446,6 +446,106 @@ def test_report_reads_zero_std_share_over_the_whole_run_and_the_last_token_count
     text = (out / "report.md").read_text()
     assert "zero-std groups (share, whole run)" in text and "![zero_std](zero_std.png)" in text
     assert (out / "zero_std.png").stat().st_size > 10_000
+
+
+def with_metrics(run_dir, update):
+    """Add keys to a fake run's metrics.jsonl lines: update(step) -> dict."""
+    path = run_dir / "metrics.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(x | update(x["step"])) + "\n" for x in lines))
+
+
+def test_report_lists_every_seeds_value_in_markdown_and_json(tmp_path):
+    root = tmp_path / "runs"
+    for seed, acc in enumerate([0.70, 0.80, 0.90]):
+        fake_run(root / f"a__s{seed}", acc, [0.5] * 20)
+    fake_run(root / "b__s4", 0.60, [0.2] * 20)
+    out = report(str(root), str(tmp_path / "report"))
+    text = (out / "report.md").read_text()
+    per_seed = text.split("## Per seed")[1].split("##")[0]
+    assert "| a | 0 | 0.700 |" in per_seed and "| a | 2 | 0.900 |" in per_seed and "| b | 4 | 0.600 |" in per_seed
+    result = json.loads((out / "report.json").read_text())
+    assert result["variants"]["a"]["accuracy_after"]["per_seed"] == [
+        {"seed": 0, "value": 0.7},
+        {"seed": 1, "value": 0.8},
+        {"seed": 2, "value": 0.9},
+    ]
+    one = result["variants"]["b"]["accuracy_after"]
+    assert one["n"] == 1 and one["ci95"] is None and one["per_seed"] == [{"seed": 4, "value": 0.6}]
+    assert "| b | 1 | 0.600 (n=1, no interval) |" in text.split("95% confidence intervals")[1]  # the intervals table
+
+
+def test_heldout_accuracy_over_training_from_before_periodic_and_after(tmp_path):
+    root = tmp_path / "runs"
+    for seed, (mid, end) in enumerate([(0.6, 0.8), (0.7, 0.9)]):
+        fake_run(root / f"a__s{seed}", end, [0.5] * 20)
+        with_metrics(root / f"a__s{seed}", lambda step, mid=mid: {"eval/pass@1": mid} if step == 10 else {})
+    groups = collect(discover(root)[1])
+    assert [p["step"] for p in groups["a"][0]["heldout"]] == [0, 10, 20]
+    assert [p["pass@1"] for p in groups["a"][1]["heldout"]] == [0.5, 0.7, 0.9]
+    out = report(str(root), str(tmp_path / "report"))
+    assert (out / "heldout.png").stat().st_size > 10_000
+    text = (out / "report.md").read_text()
+    assert "![heldout](heldout.png)" in text and "## Held-out accuracy over training" in text
+    assert "| variant | seed | step 0 | step 10 | step 20 |" in text and "| a | 1 | 0.500 | 0.700 | 0.900 |" in text
+    saved = json.loads((out / "report.json").read_text())["variants"]["a"]["heldout_over_training"]
+    assert saved[0]["seed"] == 0 and [p["pass@1"] for p in saved[0]["points"]] == [0.5, 0.6, 0.8]
+
+
+def test_runs_on_a_token_budget_are_plotted_against_generated_tokens(tmp_path):
+    from rl.study.report import heldout_series, metric_series, on_grid, x_axis
+
+    root = tmp_path / "runs"
+    for seed, per_step in enumerate([100, 150]):
+        fake_run(root / f"a__s{seed}", 0.8, [0.1 * (i % 3) for i in range(20)])
+        with_metrics(root / f"a__s{seed}", lambda step, k=per_step: {"tokens/generated": k * step})
+        (root / f"a__s{seed}" / "config.yaml").write_text("budget: {max_generated_tokens: 2000}\n")
+    groups = collect(discover(root)[1])
+    assert x_axis(groups) == "tokens"
+    xs, ys = metric_series(groups["a"][1], CURVE, "tokens", window=1)
+    assert xs[:3] == [150.0, 300.0, 450.0] and ys[:3] == pytest.approx([0.0, 0.1, 0.2])
+    assert heldout_series(groups["a"][1], "tokens") == ([0.0, 3000.0], [0.5, 0.8])  # before at 0, after at the end
+    grid, rows = on_grid([metric_series(r, CURVE, "tokens", 1) for r in groups["a"]], "tokens")
+    assert grid[0] == 100.0 and grid[-1] == 3000.0 and len(grid) == 200
+    assert math.isnan(rows[1][0]) and math.isnan(rows[0][-1])  # outside a seed's own range: no value
+    assert json.loads((report(str(root), str(tmp_path / "r")) / "report.json").read_text())["x_axis"] == "tokens"
+    (root / "a__s1" / "config.yaml").write_text("budget: {max_generated_tokens: null}\n")
+    assert x_axis(collect(discover(root)[1])) == "steps"  # not every run on a budget: steps
+
+
+CURVE = "rewards/math_accuracy/mean"
+
+
+def test_curves_band_is_the_95_percent_t_interval_and_seeds_are_thin_lines():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats as sp
+
+    from rl.study.report import _legend, draw_band
+
+    series = [([1, 2, 3], [0.2, 0.4, 0.6]), ([1, 2, 3], [0.4, 0.4, 0.9]), ([1, 2], [0.3, 0.7])]
+    fig, ax = plt.subplots()
+    draw_band(ax, series, "steps", "C0", "v (n=3)")
+    thin, mean = ax.lines[:3], ax.lines[3]
+    assert all(line.get_linewidth() < 1 for line in thin) and mean.get_linewidth() == 2
+    # the mean and the band only where every seed has a value (steps 1 and 2)
+    assert list(mean.get_xdata()) == [1, 2] and list(mean.get_ydata()) == pytest.approx([0.3, 0.5])
+    values = [0.4, 0.4, 0.7]  # step 2
+    lo, hi = sp.t.interval(0.95, 2, loc=statistics.fmean(values), scale=sp.sem(values))
+    ys = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert max(ys) == pytest.approx(hi) and min(ys) == pytest.approx(
+        sp.t.interval(0.95, 2, 0.3, sp.sem([0.2, 0.4, 0.3]))[0]
+    )
+    _legend(ax, {"v": [{}, {}, {}]})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["v (n=3)", "thin: one seed each", "band: 95% t-interval of the mean over seeds (t, n - 1 df)"]
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    draw_band(ax, series[:1], "steps", "C0", "one (n=1)")
+    assert not ax.collections  # one seed: no band
+    plt.close(fig)
 
 
 TINY_SPEC = """
