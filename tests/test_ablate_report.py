@@ -464,6 +464,8 @@ def test_report_lists_every_seeds_value_in_markdown_and_json(tmp_path):
     text = (out / "report.md").read_text()
     per_seed = text.split("## Per seed")[1].split("##")[0]
     assert "| a | 0 | 0.700 |" in per_seed and "| a | 2 | 0.900 |" in per_seed and "| b | 4 | 0.600 |" in per_seed
+    assert "## Held-out accuracy over training" not in text  # no evaluation during training: before/after only
+    assert "![heldout](heldout.png)" in text
     result = json.loads((out / "report.json").read_text())
     assert result["variants"]["a"]["accuracy_after"]["per_seed"] == [
         {"seed": 0, "value": 0.7},
@@ -481,7 +483,11 @@ def test_heldout_accuracy_over_training_from_before_periodic_and_after(tmp_path)
         fake_run(root / f"a__s{seed}", end, [0.5] * 20)
         with_metrics(root / f"a__s{seed}", lambda step, mid=mid: {"eval/pass@1": mid} if step == 10 else {})
     groups = collect(discover(root)[1])
-    assert [p["step"] for p in groups["a"][0]["heldout"]] == [0, 10, 20]
+    assert [(p["when"], p["step"]) for p in groups["a"][0]["heldout"]] == [
+        ("before", 0),
+        ("during", 10),
+        ("after", 20),
+    ]
     assert [p["pass@1"] for p in groups["a"][1]["heldout"]] == [0.5, 0.7, 0.9]
     out = report(str(root), str(tmp_path / "report"))
     assert (out / "heldout.png").stat().st_size > 10_000

@@ -101,21 +101,23 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
 
 
 def heldout_points(summary: dict, steps: list[dict]) -> list[dict]:
-    """Held-out pass@1 over training: {"step", "tokens", "pass@1"} before GRPO (step 0), at each periodic
-    evaluation (metrics.jsonl `eval/pass@1`) and after GRPO (the summary's last step); tokens: `tokens/generated`
-    at that step (None when not logged)."""
+    """Held-out pass@1 over training: {"when", "step", "tokens", "pass@1"} before GRPO (step 0), during it at each
+    periodic evaluation (metrics.jsonl `eval/pass@1`) and after it (the summary's last step); tokens:
+    `tokens/generated` at that step (None when not logged)."""
     points = []
     if isinstance(summary.get("accuracy_before"), (int, float)):
-        points.append({"step": 0, "tokens": 0, "pass@1": summary["accuracy_before"]})
+        points.append({"when": "before", "step": 0, "tokens": 0, "pass@1": summary["accuracy_before"]})
     for record in steps:
         if isinstance(record.get("eval/pass@1"), (int, float)):
+            tokens = record.get("tokens/generated")
             points.append(
-                {"step": record["step"], "tokens": record.get("tokens/generated"), "pass@1": record["eval/pass@1"]}
+                {"when": "during", "step": record["step"], "tokens": tokens, "pass@1": record["eval/pass@1"]}
             )
     if isinstance(summary.get("accuracy_after"), (int, float)):
         tokens = [s["tokens/generated"] for s in steps if isinstance(s.get("tokens/generated"), (int, float))]
         last = summary.get("steps") if isinstance(summary.get("steps"), int) else (steps[-1]["step"] if steps else 0)
-        points.append({"step": last, "tokens": tokens[-1] if tokens else None, "pass@1": summary["accuracy_after"]})
+        after = {"when": "after", "step": last, "tokens": tokens[-1] if tokens else None}
+        points.append(after | {"pass@1": summary["accuracy_after"]})
     return points
 
 
@@ -415,7 +417,7 @@ def heldout_table(groups: dict[str, list[dict]]) -> str:
     """Markdown: held-out pass@1 of every run at each evaluation (before, every `eval.every_steps`, after); empty
     when no run evaluated during training."""
     steps = sorted({p["step"] for runs in groups.values() for r in runs for p in r["heldout"]})
-    if not any(0 < p["step"] for runs in groups.values() for r in runs for p in r["heldout"][1:-1]):
+    if not any(p["when"] == "during" for runs in groups.values() for r in runs for p in r["heldout"]):
         return ""
     head = ["variant", "seed"] + [f"step {s}" for s in steps]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
