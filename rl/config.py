@@ -197,6 +197,15 @@ class EvalConfig:
     batch_size: int = 64
     timeout: float = 1.0
     """Per-item grading timeout in seconds."""
+    every_steps: int | None = None
+    """Also evaluate every N optimizer steps during training (None: off): `eval/pass@1` and the other held-out
+    figures at that step in metrics.jsonl, wandb and trackio, the completions in RUN/eval/step-N.jsonl. The last
+    step is left to the evaluation after training (`after`), when that is on."""
+
+    def __post_init__(self):
+        # here rather than in `validate`: every way of building an experiment (a file, --set, an ablation) meets it
+        if self.every_steps is not None and self.every_steps < 1:
+            raise RlvrError(f"eval.every_steps must be at least 1 (or null: off), got {self.every_steps!r}")
 
 
 @dataclass

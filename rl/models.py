@@ -27,7 +27,7 @@ from typing import Any
 from rl.config import BUILTIN_PREFIX, ModelConfig
 from rl.distenv import world_size
 from rl.errors import RlvrError
-from rl.rundir import is_adapter_dir
+from rl.rundir import is_adapter_dir, is_model_dir
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
 TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
@@ -228,12 +228,19 @@ def build_tiny(family: str, seed: int, out: Path) -> Path:
     return out
 
 
-def resolve_builtin(name: str, seed: int) -> Path:
+def builtin_family(name: str) -> str:
+    """The tiny family a `builtin:<family>` name asks for; RlvrError naming the known ones when there is none."""
     family = name[len(BUILTIN_PREFIX) :]
     if family not in TINY_FAMILIES:
         raise RlvrError(
-            f"unknown builtin model '{name}' (known: {', '.join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)})"
+            f"model.name_or_path: unknown builtin model '{name}' (known: "
+            f"{', '.join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)})"
         )
+    return family
+
+
+def resolve_builtin(name: str, seed: int) -> Path:
+    family = builtin_family(name)
     version = TINY_FAMILIES[family].version
     out = cache_dir() / "models" / (f"{family}-s{seed}" if version == 1 else f"{family}-v{version}-s{seed}")
     if not (out / "config.json").is_file():
@@ -263,6 +270,73 @@ def looks_like_path(name: str) -> bool:
     return bool(slash) and Path(first).is_dir()
 
 
+def check_location(cfg: ModelConfig, strict: bool = True) -> str:
+    """Where `locate` will load the weights from, found without building, loading or downloading anything (dry
+    runs and preflights ask this), in words; RlvrError for what the load would refuse. `strict`: see
+    `check_hub_model`."""
+    name = cfg.name_or_path
+    if name.startswith(BUILTIN_PREFIX):
+        builtin_family(name)
+        return f"{name}, built offline"
+    path = Path(name).expanduser()
+    if path.exists():
+        if cfg.gguf_file:
+            if not (path / cfg.gguf_file).is_file():
+                raise RlvrError(f"model.gguf_file: no file '{cfg.gguf_file}' in {path}")
+        elif not is_model_dir(path):
+            raise RlvrError(
+                f"model.name_or_path: {path} holds no model (no config.json or adapter_config.json); a run's model is "
+                "in RUN/final or RUN/checkpoints/checkpoint-N"
+            )
+        return f"local directory {path}"
+    if looks_like_path(name):
+        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
+    return check_hub_model(name, cfg.revision, strict)
+
+
+def check_hub_model(name: str, revision: str | None, strict: bool) -> str:
+    """A hub model in the local cache, or found on the hub by one quick request (no retries). Not cached and the
+    hub offline (HF_HUB_OFFLINE) or unreachable: an error for a real start (`strict`: its load would only fail,
+    after minutes of retries), a note for a dry run (the machine that runs it may reach the hub or have the model
+    when this one does not). A name the hub does not have is an error either way."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from rl.hub import offline_mode
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    except HFValidationError as e:
+        raise RlvrError(f"model.name_or_path: '{name}' is neither a local directory nor a hub name ({e})") from None
+    if isinstance(cached, str):
+        return f"{name} (hub), in the local cache"
+    if constants.HF_HUB_OFFLINE or offline_mode():
+        if strict:
+            raise RlvrError(
+                f"model.name_or_path: {name} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and "
+                "the hub is offline (HF_HUB_OFFLINE=1): download it first or point at a local directory"
+            )
+        return f"{name} (hub): not checked, not in the local cache and the hub is offline (HF_HUB_OFFLINE)"
+    try:
+        HfApi().model_info(name, revision=revision, timeout=10)
+    except RepositoryNotFoundError:
+        raise RlvrError(
+            f"model.name_or_path: no model '{name}' on the Hugging Face hub (or it is private: log in with "
+            "`hf auth login`); check the spelling"
+        ) from None
+    except RevisionNotFoundError:
+        raise RlvrError(f"model.revision: {name} has no revision '{revision}'") from None
+    except Exception as e:  # noqa: BLE001 - no network, a proxy, a timeout: it cannot be checked from here
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:80]
+        if strict:
+            raise RlvrError(
+                f"model.name_or_path: {name} is not in the local Hugging Face cache and the hub cannot be reached "
+                f"({reason}): download it first or point at a local directory"
+            ) from None
+        return f"{name} (hub): not checked, the hub cannot be reached from here ({reason})"
+    return f"{name} (hub), found on the hub"
+
+
 def locate(cfg: ModelConfig, seed: int) -> str:
     """Where to load the model from: a built tiny model, a local directory, or a hub name (left to transformers)."""
     name = cfg.name_or_path
@@ -273,29 +347,8 @@ def locate(cfg: ModelConfig, seed: int) -> str:
         return str(path)
     if looks_like_path(name):
         raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    refuse_unreachable(name, cfg.revision)
+    check_hub_model(name, cfg.revision, strict=True)  # a typo or an unreachable hub: one line now, no retries
     return name
-
-
-def refuse_unreachable(name: str, revision: str | None) -> None:
-    """A hub model that is not in the local cache while the hub cannot be reached (offline mode, no network) cannot
-    load: say so in one line now, instead of after transformers' minute of retries."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from rl.hub import unavailable
-
-    try:
-        cached = try_to_load_from_cache(name, "config.json", revision=revision)
-    except ValueError:  # not a valid hub id: transformers names the problem
-        return
-    if isinstance(cached, str):
-        return
-    why = unavailable()
-    if why is not None:
-        raise RlvrError(
-            f"cannot load model '{name}': not in the local Hugging Face cache and the hub cannot be used ({why}); "
-            "download it first or give a local directory"
-        )
 
 
 def adapter_base(path: str | Path) -> str | None:

@@ -50,15 +50,16 @@ _write_lock = threading.Lock()
 T = TypeVar("T")
 
 
-def make_console(stderr: bool = False):
+def make_console(stderr: bool = False, markup: bool = True):
     """A rich Console on stdout (or stderr): rich's own on a terminal or in Jupyter; elsewhere one that neither wraps
-    nor cuts lines at 80 columns and writes no colour codes."""
+    nor cuts lines at 80 columns and writes no colour codes. `markup=False` for text that is not rlvr's own (error
+    messages, paths): rich would read `[a-b]` in it as a style and drop it."""
     from rich.console import Console
 
-    console = Console(stderr=stderr)
+    console = Console(stderr=stderr, markup=markup)
     if console.is_terminal or console.is_jupyter:
         return console
-    return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True, no_color=True, highlight=False)
+    return Console(stderr=stderr, markup=markup, width=LOG_WIDTH, soft_wrap=True, no_color=True, highlight=False)
 
 
 def is_live() -> bool:

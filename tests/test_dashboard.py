@@ -216,6 +216,17 @@ def test_the_alerts_panel_goes_below_the_panels():
     assert needed_height(state | {"alerts": None}) < height
 
 
+def test_a_periodic_evaluation_in_metrics_jsonl_imports_under_its_own_name(tmp_path):
+    run_dir = fake_run(tmp_path / "old", "old-run")
+    path = run_dir / "metrics.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    lines[1] |= {"eval/pass@1": 0.375, "eval/data_source/arithmetic/pass@1": 0.375}  # step 2: eval.every_steps
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    rows, steps, _ = run_records(run_dir)
+    assert steps[2] == 2 and rows[2]["eval/pass@1"] == 0.375 and rows[2]["eval/data_source/arithmetic/pass@1"] == 0.375
+    assert rows[2]["train/reward"] == pytest.approx(0.4) and not any(k.startswith("train/eval") for k in rows[2])
+
+
 def test_dashboard_mistakes_are_one_line(tmp_path):
     result = rlvr("dashboard", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr

@@ -9,7 +9,16 @@ import statistics
 import pytest
 from scipy import stats as sp
 
-from rl.study.stats import binomial_se, bootstrap_diff, bootstrap_mean, detectable, permutation_p, summarize, welch
+from rl.study.stats import (
+    band,
+    binomial_se,
+    bootstrap_diff,
+    bootstrap_mean,
+    detectable,
+    permutation_p,
+    summarize,
+    welch,
+)
 
 
 def test_summary_is_the_t_interval_of_the_mean():
@@ -96,3 +105,17 @@ def test_detectable_difference_grows_with_spread_and_shrinks_with_seeds():
     se = math.sqrt(statistics.variance([0.6, 0.8, 0.7]) / 3 * 2)
     assert few == pytest.approx((sp.norm.ppf(0.975) + sp.norm.ppf(0.8)) * se)
     assert many < few and detectable([0.5], [0.4, 0.6]) is None
+
+
+def test_band_is_the_t_interval_at_each_position_over_the_seeds_there():
+    nan = float("nan")
+    rows = [[0.2, 0.4, 0.6, nan], [0.4, 0.4, 0.9, nan], [0.3, 0.7, nan, 0.5]]
+    out = band(rows)
+    assert out["n"] == [3, 3, 2, 1]
+    for j, values in enumerate([[0.2, 0.4, 0.3], [0.4, 0.4, 0.7], [0.6, 0.9]]):
+        lo, hi = sp.t.interval(0.95, len(values) - 1, loc=statistics.fmean(values), scale=sp.sem(values))
+        assert out["mean"][j] == pytest.approx(statistics.fmean(values))
+        assert [out["low"][j], out["high"][j]] == pytest.approx([lo, hi])
+    assert out["mean"][3] == 0.5 and out["low"][3] is None and out["high"][3] is None  # one seed: no interval
+    assert band([]) == {"n": [], "mean": [], "low": [], "high": []}
+    assert band([[nan], [nan]]) == {"n": [0], "mean": [None], "low": [None], "high": [None]}

@@ -17,9 +17,20 @@ whatever the trainer generates with, so an 8-GPU ZeRO-3 node never decodes 500 p
 
 Prompts are split over ranks (`rl.eval.evaluate.Shards`), each rank grades its own completions, and the records are
 gathered: every rank ends with the same figures; rank 0 writes `eval/<label>.jsonl`.
+
+With `eval.every_steps: N` the same evaluation also runs at the end of every N-th optimizer step (`on_step_end`,
+before that step's log and checkpoint), except the last step when the evaluation after training will measure the
+same model. Its figures join that step's log as `eval_*` keys, so they reach every backend the way the training
+metrics do: transformers' `rewrite_logs` names them `eval/pass@1`, ... in wandb and trackio (the names of the
+evaluations before and after), and `MetricsFile` writes them under those names into metrics.jsonl; the completions
+go to `eval/step-N.jsonl`. The step is logged even when `grpo.logging_steps` does not divide it. A resume from
+checkpoint-N never repeats the evaluation of step N or before (it was done before that checkpoint was saved);
+`step-M.jsonl` files of steps after the checkpoint belong to steps about to be trained again and are removed.
 """
 
 from __future__ import annotations
+
+import re
 
 from transformers import TrainerCallback
 
@@ -28,6 +39,12 @@ from rl.distenv import is_main_process
 from rl.eval.evaluate import Sampling, Shards, evaluate, gather_from_ranks, sample, vllm_generate
 from rl.eval.metrics import flatten
 from rl.rundir import RunDir, write_json
+
+PERIODIC = re.compile(r"step-(\d+)\.jsonl")
+"""The per-sample file of the evaluation at step N (`eval.every_steps`)."""
+LOG_PREFIX = "eval_"
+"""The prefix of a periodic evaluation's keys in the Trainer's logs: transformers' `rewrite_logs` turns `eval_x`
+into `eval/x`, the name the evaluations before and after training log under."""
 
 
 def _backend(trainer) -> str:
@@ -130,8 +147,9 @@ def trainer_completer(trainer, tokenizer, cfg: EvalConfig, seed: int):
 
 
 class HeldOutEval(TrainerCallback):
-    """Evaluates the held-out rows at train begin ("before", once per run: kept in `state.json` across resumes)
-    and, when `run("after")` is called, after training. Set `.trainer` (and the trackers) before `train()`."""
+    """Evaluates the held-out rows at train begin ("before", once per run: kept in `state.json` across resumes),
+    every `eval.every_steps` optimizer steps (into that step's log), and, when `run("after")` is called, after
+    training. Set `.trainer` (and the trackers) before `train()`; the trainer must be rlvr's (`extra_logs`)."""
 
     def __init__(self, rows, tokenizer, cfg: EvalConfig, seed: int, run: RunDir, state: dict, console):
         self.rows, self.tokenizer, self.cfg, self.seed = rows, tokenizer, cfg, seed
@@ -141,9 +159,9 @@ class HeldOutEval(TrainerCallback):
         self.wandb_run = None
         self.trackio_run = None
 
-    def run(self, label: str) -> dict:
-        """Evaluate now; return the overall figures (pass@1, format_rate, mean_length in tokens, ...) with the
-        backend and rank count, and log every figure (with its breakdowns) to the trackers at this step."""
+    def evaluate(self, label: str) -> dict:
+        """Evaluate the trainer's current model on every rank; rank 0 writes `eval/<label>.jsonl`. Returns the
+        `rl.eval.metrics.aggregate` result (identical on every rank)."""
         complete, shards = trainer_completer(self.trainer, self.tokenizer, self.cfg, self.seed)
         result, _ = evaluate(
             complete,
@@ -154,17 +172,65 @@ class HeldOutEval(TrainerCallback):
             description=f"eval {label}",
             out_file=self.run_dir.eval / f"{label}.jsonl" if self.main else None,
         )
+        return result | {"ranks": shards.world}
+
+    def run(self, label: str) -> dict:
+        """Evaluate now; return the overall figures (pass@1, format_rate, mean_length in tokens, ...) with the
+        backend and rank count, and log every figure (with its breakdowns) to the trackers at this step."""
+        result = self.evaluate(label)
         step = self.trainer.state.global_step
         if self.wandb_run is not None:
             self.wandb_run.log(flatten(result) | {"train/global_step": step})
         if self.trackio_run is not None:
             self.trackio_run.log(flatten(result) | {"train/global_step": step}, step=step)
-        return result["overall"] | {"backend": _backend(self.trainer), "ranks": shards.world}
+        return result["overall"] | {"backend": _backend(self.trainer), "ranks": result["ranks"]}
+
+    def due(self, step: int, max_steps: int) -> bool:
+        """Whether `eval.every_steps` asks for an evaluation at the end of `step`: a multiple of it, and not the
+        last step when the evaluation after training measures that same model."""
+        every = self.cfg.every_steps
+        if not every or step % every:
+            return False
+        return not (self.cfg.after and max_steps > 0 and step >= max_steps)
+
+    def forget_after(self, step: int) -> list[str]:
+        """Remove the `step-M.jsonl` files of steps after `step` (a resume trains them again); their names."""
+        folder = self.run_dir.eval
+        files = folder.iterdir() if folder.is_dir() else []
+        stale = [p for p in files if (m := PERIODIC.fullmatch(p.name)) and int(m.group(1)) > step]
+        for path in stale:
+            path.unlink()
+        return sorted(p.name for p in stale)
 
     def on_train_begin(self, args, state, control, **kwargs):
+        if self.main:
+            self.forget_after(state.global_step)
         if not self.cfg.before or "before" in self.state:
             return
         self.state["before"] = self.run("before")
         if self.main:
             write_json(self.run_dir.state, self.state)
             self.console.print(f"held-out pass@1 before GRPO: {self.state['before']['pass@1']:.3f}")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        step = state.global_step
+        if not self.due(step, state.max_steps):
+            return control
+        result = self.evaluate(f"step-{step}")
+        figures = {LOG_PREFIX + k.removeprefix("eval/"): v for k, v in flatten(result).items()}
+        self.trainer.extra_logs = (self.trainer.extra_logs or {}) | figures
+        control.should_log = True  # this step's log carries the figures, whatever grpo.logging_steps says
+        if self.main:
+            where = self.run_dir.eval / f"step-{step}.jsonl"
+            _say(f"held-out pass@1 at step {step}: {result['overall']['pass@1']:.3f} ({where})")
+        return control
+
+
+def _say(line: str) -> None:
+    """One line on stdout above the trainer's progress bar (tqdm clears and redraws it)."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()

@@ -179,7 +179,9 @@ def run_records(run_dir: Path) -> tuple[list[dict], list[int], list[str]]:
         step, stamp = record.pop("step", 0), record.pop("time", None)
         if any(k in record for k in SKIP_KEYS):
             continue
-        metrics = {k: v for k, v in rewrite_logs(record).items() if isinstance(v, (int, float)) and v is not None}
+        held_out = {k: v for k, v in record.items() if k.startswith("eval/")}  # named as logged already
+        named = rewrite_logs({k: v for k, v in record.items() if k not in held_out}) | held_out
+        metrics = {k: v for k, v in named.items() if isinstance(v, (int, float)) and v is not None}
         rows.append(lead_keys_first(metrics | {"train/global_step": step}))
         steps.append(step)
         stamps.append(_iso(stamp))

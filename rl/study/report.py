@@ -4,8 +4,16 @@ Works fully offline from each run's `summary.json` and `metrics.jsonl`. Per run:
 `summary.json` (greedy, graded by the reward's grader); training figures (`mean_reward`, `rewards/<name>/mean`,
 `mean_completion_length`) are averaged over the final 10% of logged steps; `frac_reward_zero_std` over all of them,
 `generated_tokens` is the last logged count (with `budget.max_generated_tokens`: runs at equal cost). Across seeds:
-the mean and the sample standard deviation (n - 1 in the denominator; 0 when n = 1). Run-health alerts (summary.json
-`health`) are counted per variant in the table and listed per run under "Run health".
+the mean and the sample standard deviation (n - 1 in the denominator); one seed shows its value and "n=1, no
+interval". Every run's own value of every metric is listed under "Per seed" (and in report.json). Run-health alerts
+(summary.json `health`) are counted per variant in the table and listed per run under "Run health".
+
+Plots: each variant's mean over seeds with its 95% t-interval band (`rl.study.stats.band`: n - 1 degrees of
+freedom, drawn where every seed has a value) and every seed as a thin line; bars of final figures carry the same
+interval. The x-axis is the GRPO step, or the generated tokens (`tokens/generated`) when every run trained on a
+token budget (`budget.max_generated_tokens`: the runs are matched on tokens, not steps). `heldout.png`: held-out
+pass@1 over training, from the evaluation before GRPO (step 0), each periodic one (`eval.every_steps`, metrics.jsonl
+`eval/pass@1`) and the one after (the last step).
 
 Statistics (`rl/study/stats.py`, written to `report.json` and two more tables): per variant and metric n, mean,
 std and a
@@ -80,27 +88,75 @@ def read_run(run_dir: Path) -> dict[str, Any] | None:
         if after.is_file()
         else []
     )
-    return {"figures": figures, "steps": steps, "health": health, "eval_scores": scores, "paid": _paid(run_dir)}
+    config = _config(run_dir)
+    return {
+        "figures": figures,
+        "steps": steps,
+        "health": health,
+        "eval_scores": scores,
+        "paid": _paid(config),
+        "budget": _budget(config),
+        "heldout": heldout_points(summary, steps),
+    }
 
 
-def _paid(run_dir: Path) -> dict[str, float] | None:
-    """{reward: weight} of the rewards a run trained on (weight != 0), from its config.yaml; None if unreadable."""
+def heldout_points(summary: dict, steps: list[dict]) -> list[dict]:
+    """Held-out pass@1 over training: {"when", "step", "tokens", "pass@1"} before GRPO (step 0), during it at each
+    periodic evaluation (metrics.jsonl `eval/pass@1`) and after it (the summary's last step); tokens:
+    `tokens/generated` at that step (None when not logged)."""
+    points = []
+    if isinstance(summary.get("accuracy_before"), (int, float)):
+        points.append({"when": "before", "step": 0, "tokens": 0, "pass@1": summary["accuracy_before"]})
+    for record in steps:
+        if isinstance(record.get("eval/pass@1"), (int, float)):
+            tokens = record.get("tokens/generated")
+            points.append(
+                {"when": "during", "step": record["step"], "tokens": tokens, "pass@1": record["eval/pass@1"]}
+            )
+    if isinstance(summary.get("accuracy_after"), (int, float)):
+        tokens = [s["tokens/generated"] for s in steps if isinstance(s.get("tokens/generated"), (int, float))]
+        last = summary.get("steps") if isinstance(summary.get("steps"), int) else (steps[-1]["step"] if steps else 0)
+        after = {"when": "after", "step": last, "tokens": tokens[-1] if tokens else None}
+        points.append(after | {"pass@1": summary["accuracy_after"]})
+    return points
+
+
+def _config(run_dir: Path) -> dict | None:
+    """A run's config.yaml as a mapping; None when missing or unreadable."""
     import yaml
 
     try:
-        config = yaml.safe_load(RunDir(run_dir).config.read_text()) or {}
-        return {
-            str(r["name"]): float(r.get("weight", 1.0))
-            for r in config.get("rewards") or []
-            if float(r.get("weight", 1.0)) != 0.0
-        }
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+        config = yaml.safe_load(RunDir(run_dir).config.read_text())
+    except (OSError, yaml.YAMLError):
         return None
+    return config if isinstance(config, dict) else None
+
+
+def _paid(config: dict | None) -> dict[str, float] | None:
+    """{reward: weight} of the rewards a run trained on (weight != 0); None if unreadable."""
+    if config is None:
+        return None
+    try:
+        rewards = config.get("rewards") or []
+        return {str(r["name"]): float(r.get("weight", 1.0)) for r in rewards if float(r.get("weight", 1.0)) != 0.0}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _budget(config: dict | None) -> int | None:
+    """The run's `budget.max_generated_tokens` (None: it trained on a step count)."""
+    budget = (config or {}).get("budget")
+    value = budget.get("max_generated_tokens") if isinstance(budget, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+ONE_SEED = "(n=1, no interval)"
+"""What a one-seed figure shows instead of a spread or an interval that one value cannot have."""
 
 
 def collect(runs: list[tuple[str, int, Path]]) -> dict[str, list[dict]]:
@@ -163,9 +219,11 @@ def table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
         cells = [variant, str(len(runs))]
         for col in columns:
             values = [r["figures"][col] for r in runs if col in r["figures"] and r["figures"][col] is not None]
-            if values:
+            whole = col in COUNT_METRICS
+            if len(values) == 1:
+                cells.append(f"{num(values[0], whole=whole)} {ONE_SEED}")
+            elif values:
                 mean, std = mean_std(values)
-                whole = col in COUNT_METRICS
                 cells.append(f"{num(mean, whole=whole)} ± {num(std, whole=whole)}")
             else:
                 cells.append("–")
@@ -219,6 +277,11 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
         per_metric = {}
         for metric in metrics:
             entry = summarize(values(variant, metric))
+            entry["per_seed"] = [
+                {"seed": r["seed"], "value": r["figures"][metric]}
+                for r in sorted(runs, key=lambda r: r["seed"])
+                if r["figures"].get(metric) is not None
+            ]
             if metric in EVAL_METRICS:
                 entry["run_se"] = [
                     binomial_se(r["figures"][metric], int(r["figures"].get("n_eval") or 0))
@@ -231,6 +294,9 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
         # the headline metric's n/mean/std/ci95 at the top, every metric under its name
         headline = "accuracy_after" if "accuracy_after" in metrics else metrics[0]
         variants[variant] = {"metric": headline, **per_metric[headline], **per_metric}
+        variants[variant]["heldout_over_training"] = [
+            {"seed": r["seed"], "points": r["heldout"]} for r in sorted(runs, key=lambda r: r["seed"])
+        ]
     comparisons = []
     for variant in groups:
         if variant == baseline or baseline not in groups:
@@ -260,7 +326,7 @@ def statistics_for(groups: dict[str, list[dict]], metrics: list[str], baseline: 
                 if sa and sb:
                     entry["bootstrap_ci95"] = bootstrap_diff(sa, sb)["ci95"]
             comparisons.append(entry)
-    return {"baseline": baseline, "variants": variants, "comparisons": comparisons}
+    return {"baseline": baseline, "variants": variants, "comparisons": comparisons, "x_axis": x_axis(groups)}
 
 
 def _interval(ci: list[float] | None, signed: bool = False, whole: bool = False) -> str:
@@ -288,9 +354,12 @@ def intervals_table(result: dict[str, Any], metrics: list[str]) -> str:
         for m in metrics:
             e = entry.get(m) or {}
             whole = m in COUNT_METRICS
-            cells.append(
-                "–" if e.get("mean") is None else f"{num(e['mean'], whole=whole)} {_interval(e['ci95'], whole=whole)}"
-            )
+            if e.get("mean") is None:
+                cells.append("–")
+            elif e.get("n") == 1:
+                cells.append(f"{num(e['mean'], whole=whole)} {ONE_SEED}")
+            else:
+                cells.append(f"{num(e['mean'], whole=whole)} {_interval(e['ci95'], whole=whole)}")
         for m in evals:
             e = entry.get(m) or {}
             se = [x for x in e.get("run_se") or [] if x == x]
@@ -330,6 +399,58 @@ def comparisons_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def per_seed_table(groups: dict[str, list[dict]], metrics: list[str]) -> str:
+    """Markdown: every run's own value of every metric (the numbers behind the means and intervals)."""
+    head = ["variant", "seed"] + [LABELS.get(m, m) for m in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, runs in groups.items():
+        for run in sorted(runs, key=lambda r: r["seed"]):
+            cells = [variant, str(run["seed"])]
+            for m in metrics:
+                value = run["figures"].get(m)
+                cells.append("–" if value is None else num(value, whole=m in COUNT_METRICS))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "## Per seed\n\n" + "\n".join(lines) + "\n"
+
+
+def heldout_table(groups: dict[str, list[dict]]) -> str:
+    """Markdown: held-out pass@1 of every run at each evaluation (before, every `eval.every_steps`, after); empty
+    when no run evaluated during training."""
+    steps = sorted({p["step"] for runs in groups.values() for r in runs for p in r["heldout"]})
+    if not any(p["when"] == "during" for runs in groups.values() for r in runs for p in r["heldout"]):
+        return ""
+    head = ["variant", "seed"] + [f"step {s}" for s in steps]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, runs in groups.items():
+        for run in sorted(runs, key=lambda r: r["seed"]):
+            at = {p["step"]: p["pass@1"] for p in run["heldout"]}
+            lines.append(
+                "| " + " | ".join([variant, str(run["seed"])] + [num(at[t]) if t in at else "–" for t in steps]) + " |"
+            )
+    return (
+        "## Held-out accuracy over training\n\nGreedy pass@1 on the held-out set: before GRPO (step 0), every "
+        "`eval.every_steps`, and after GRPO (the last step).\n\n" + "\n".join(lines) + "\n"
+    )
+
+
+AXES = {
+    "steps": "GRPO step",
+    "tokens": "generated tokens (the runs are matched on budget.max_generated_tokens)",
+}
+BAND = "band: 95% t-interval of the mean over seeds"
+GRID_POINTS = 200
+
+
+def x_axis(groups: dict[str, list[dict]]) -> str:
+    """ "tokens" when every run trained on a generated-token budget and logged `tokens/generated` (the spec
+    compares the variants at equal generation cost), else "steps"."""
+    runs = [r for rs in groups.values() for r in rs]
+    on_budget = runs and all(
+        r.get("budget") and any(isinstance(s.get("tokens/generated"), (int, float)) for s in r["steps"]) for r in runs
+    )
+    return "tokens" if on_budget else "steps"
+
+
 def _smooth(values: list[float], window: int) -> list[float]:
     out = []
     for i in range(len(values)):
@@ -338,7 +459,82 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot_curves(groups: dict[str, list[dict]], metric: str, out: Path, title: str, window: int = 10) -> None:
+def metric_series(run: dict, metric: str, axis: str, window: int) -> tuple[list[float], list[float]]:
+    """(x, y) of one run's logged `metric`, y a moving average over `window` logged steps; x the step or the
+    generated tokens at that step (records without a token count are left out on that axis)."""
+    key = "step" if axis == "steps" else "tokens/generated"
+    records = [
+        s for s in run["steps"] if isinstance(s.get(metric), (int, float)) and isinstance(s.get(key), (int, float))
+    ]
+    return [float(s[key]) for s in records], _smooth([float(s[metric]) for s in records], window)
+
+
+def heldout_series(run: dict, axis: str) -> tuple[list[float], list[float]]:
+    """(x, y) of one run's held-out pass@1 over training (`heldout_points`), on the step or token axis."""
+    key = "step" if axis == "steps" else "tokens"
+    points = [p for p in run["heldout"] if isinstance(p.get(key), (int, float))]
+    return [float(p[key]) for p in points], [float(p["pass@1"]) for p in points]
+
+
+def on_grid(series: list[tuple[list[float], list[float]]], axis: str) -> tuple[list[float], list[list[float]]]:
+    """Put every seed's series on one x grid: on steps, the steps any seed logged (NaN where a seed did not);
+    on tokens (each seed reaches a step at its own count), `GRID_POINTS` even points, each seed linearly
+    interpolated inside its own range (NaN outside)."""
+    import numpy as np
+
+    series = [(xs, ys) for xs, ys in series if xs]
+    if not series:
+        return [], []
+    if axis == "steps":
+        grid = sorted({x for xs, _ in series for x in xs})
+        return grid, [[dict(zip(xs, ys, strict=True)).get(x, math.nan) for x in grid] for xs, ys in series]
+    low, high = min(xs[0] for xs, _ in series), max(xs[-1] for xs, _ in series)
+    grid = np.linspace(low, high, GRID_POINTS).tolist()
+    rows = [np.interp(grid, xs, ys, left=math.nan, right=math.nan).tolist() for xs, ys in series]
+    return grid, rows
+
+
+def draw_band(ax, series: list[tuple[list[float], list[float]]], axis: str, colour, label: str, marker=None) -> None:
+    """One variant: each seed as a thin line, the mean over seeds as a thick one and its 95% t-interval as a band,
+    both where every seed has a value (a mean over fewer seeds would jump where one ends)."""
+    from rl.study.stats import band
+
+    for xs, ys in series:
+        ax.plot(xs, ys, color=colour, linewidth=0.8, alpha=0.35, marker=marker, markersize=3)
+    grid, rows = on_grid(series, axis)
+    if not grid:
+        return
+    b = band(rows)
+    full = [j for j in range(len(grid)) if b["n"][j] == len(rows)]
+    ax.plot([grid[j] for j in full], [b["mean"][j] for j in full], color=colour, linewidth=2, label=label)
+    if len(rows) > 1:
+        ax.fill_between(
+            [grid[j] for j in full],
+            [b["low"][j] for j in full],
+            [b["high"][j] for j in full],
+            color=colour,
+            alpha=0.2,
+            linewidth=0,
+        )
+
+
+def _legend(ax, groups: dict[str, list[dict]]) -> None:
+    """The variants, plus what the thin lines and the band are."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", linewidth=0.8, alpha=0.5, label="thin: one seed each"))
+    if any(len(runs) > 1 for runs in groups.values()):
+        handles.append(Patch(color="grey", alpha=0.2, label=f"{BAND} (t, n - 1 df)"))
+    ax.legend(handles=handles, fontsize=8)
+
+
+def plot_curves(
+    groups: dict[str, list[dict]], metric: str, out: Path, title: str, window: int = 10, axis: str = "steps"
+) -> None:
+    """A training metric over training: per seed (moving average over `window` logged steps), the mean over seeds
+    and its 95% t-interval band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -347,43 +543,50 @@ def plot_curves(groups: dict[str, list[dict]], metric: str, out: Path, title: st
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = plt.get_cmap("tab10")
     for i, (variant, runs) in enumerate(groups.items()):
-        series = []
-        for run in runs:
-            by_step = {s["step"]: s.get(metric) for s in run["steps"]}
-            series.append(by_step)
-        steps = sorted(set().union(*series)) if series else []
-        if not steps:
-            continue
-        rows = [
-            _smooth([float(s.get(t) if s.get(t) is not None else math.nan) for t in steps], window) for s in series
-        ]
-        means = [
-            statistics.fmean([r[j] for r in rows if not math.isnan(r[j])] or [math.nan]) for j in range(len(steps))
-        ]
-        stds = [
-            statistics.stdev(vals) if len(vals := [r[j] for r in rows if not math.isnan(r[j])]) > 1 else 0.0
-            for j in range(len(steps))
-        ]
-        colour = colours(i % 10)
-        ax.plot(steps, means, color=colour, label=f"{variant} (n={len(runs)})")
-        low = [m - s for m, s in zip(means, stds, strict=True)]
-        high = [m + s for m, s in zip(means, stds, strict=True)]
-        ax.fill_between(steps, low, high, color=colour, alpha=0.2)
-    ax.set_title(title)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel(f"{metric}\n(moving average over {window} steps)")
+        series = [metric_series(run, metric, axis, window) for run in runs]
+        draw_band(ax, series, axis, colours(i % 10), f"{variant} (n={len(runs)})")
+    ax.set_title(f"{title}\nmean over seeds, {BAND}", fontsize=10)
+    ax.set_xlabel(AXES[axis])
+    ax.set_ylabel(f"{metric}\n(moving average over {window} logged steps)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax, groups)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_heldout(groups: dict[str, list[dict]], out: Path, title: str, axis: str = "steps") -> None:
+    """Held-out pass@1 before GRPO, at each periodic evaluation and after: per seed (dots: evaluations), the mean
+    over seeds and its 95% t-interval band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.get_cmap("tab10")
+    for i, (variant, runs) in enumerate(groups.items()):
+        series = [heldout_series(run, axis) for run in runs]
+        draw_band(ax, series, axis, colours(i % 10), f"{variant} (n={len(runs)})", marker="o")
+    ax.set_title(f"{title}\nmean over seeds, {BAND}", fontsize=10)
+    ax.set_xlabel(AXES[axis])
+    ax.set_ylabel("held-out pass@1 (greedy)\nbefore GRPO, every eval.every_steps, after")
+    ax.grid(alpha=0.3)
+    _legend(ax, groups)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
 
 
 def plot_final(groups: dict[str, list[dict]], metric: str, out: Path, title: str) -> None:
+    """Bars: each variant's mean of a final figure with its 95% t-interval over seeds (none for one seed); dots:
+    the seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from rl.study.stats import summarize
 
     fig, ax = plt.subplots(figsize=(8, 5))
     colours = plt.get_cmap("tab10")
@@ -392,8 +595,10 @@ def plot_final(groups: dict[str, list[dict]], metric: str, out: Path, title: str
         values = [r["figures"][metric] for r in groups[variant] if r["figures"].get(metric) is not None]
         if not values:
             continue
-        mean, std = mean_std(values)
-        ax.bar(i, mean, yerr=std, capsize=6, color=colours(i % 10), alpha=0.75, label=f"{variant} (n={len(values)})")
+        s = summarize(values)
+        yerr = [[s["mean"] - s["ci95"][0]], [s["ci95"][1] - s["mean"]]] if s["ci95"] else None
+        label = f"{variant} (n={len(values)}{', no interval' if len(values) == 1 else ''})"
+        ax.bar(i, s["mean"], yerr=yerr, capsize=6, color=colours(i % 10), alpha=0.75, label=label)
         ax.scatter([i] * len(values), values, color="black", s=14, zorder=3)
     before = [
         r["figures"]["accuracy_before"]
@@ -404,11 +609,11 @@ def plot_final(groups: dict[str, list[dict]], metric: str, out: Path, title: str
     if before:
         ax.axhline(statistics.fmean(before), color="grey", linestyle="--", label="before GRPO (mean)")
     ax.set_xticks(range(len(names)), names)
-    ax.set_title(title)
+    ax.set_title(f"{title}\nbars: mean, error bars: 95% t-interval over seeds, dots: seeds", fontsize=10)
     ax.set_xlabel("variant")
-    ax.set_ylabel(f"{LABELS.get(metric, metric)} (mean ± std over seeds; dots: seeds)")
+    ax.set_ylabel(f"{LABELS.get(metric, metric)}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
@@ -426,18 +631,17 @@ def report(target: str, out_dir: str | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     finished = sum(len(v) for v in groups.values())
     missing = len(runs) - finished
-    plot_curves(
-        groups,
-        CURVE_METRIC,
-        out / "curves.png",
-        f"{name}: training accuracy reward per step (mean over seeds, band ±1 std)",
-    )
+    axis = x_axis(groups)
+    plot_curves(groups, CURVE_METRIC, out / "curves.png", f"{name}: training accuracy reward", axis=axis)
     plot_final(groups, "accuracy_after", out / "accuracy.png", f"{name}: held-out accuracy after GRPO")
     pictures = ["curves.png", "accuracy.png"]
+    if any(len(r["heldout"]) > 1 for runs in groups.values() for r in runs):
+        plot_heldout(groups, out / "heldout.png", f"{name}: held-out accuracy over training", axis=axis)
+        pictures.append("heldout.png")
     if any(m.startswith("format_rate") for m in metrics) and all(
         any(s.get(FORMAT_CURVE) is not None for s in r["steps"]) for runs in groups.values() for r in runs
     ):  # a format ablation whose runs all logged the format reward (trained on, or watched at weight 0)
-        plot_curves(groups, FORMAT_CURVE, out / "format.png", f"{name}: training format reward per step")
+        plot_curves(groups, FORMAT_CURVE, out / "format.png", f"{name}: training format reward", axis=axis)
         pictures.append("format.png")
     if "frac_reward_zero_std" in metrics:  # a curriculum or filtering ablation: how many groups taught nothing
         plot_curves(
@@ -445,20 +649,26 @@ def report(target: str, out_dir: str | None = None) -> Path:
             ZERO_STD_CURVE,
             out / "zero_std.png",
             f"{name}: share of groups whose completions all scored the same",
+            axis=axis,
         )
         pictures.append("zero_std.png")
     result = statistics_for(groups, metrics, baseline or next(iter(groups)))
     (out / "report.json").write_text(json.dumps(result, indent=1))
+    heldout = heldout_table(groups)
     text = (
         f"# Ablation report: {name}\n\n"
         f"{finished} finished run{'s' if finished != 1 else ''}"
         + (f" ({missing} not finished, left out)" if missing else "")
-        + ". Mean ± sample std over seeds.\n\n"
+        + f". Mean ± sample std over seeds; one seed: its value {ONE_SEED}. Plots: the mean over seeds with its "
+        f"95% t-interval (n - 1 degrees of freedom) and every seed as a thin line, against {AXES[axis]}.\n\n"
         + table(groups, metrics)
         + "\n"
         + intervals_table(result, metrics)
         + "\n"
         + comparisons_table(result)
+        + "\n"
+        + per_seed_table(groups, metrics)
+        + ("\n" + heldout if heldout else "")
         + "\n"
         + health_section(groups)
         + "".join(f"\n![{p.removesuffix('.png')}]({p})\n" for p in pictures)

@@ -12,6 +12,8 @@ Pure functions over plain lists (scipy for the distributions), so the report and
   problems).
 - `detectable(values_a, values_b)`: the smallest difference these seed counts could detect at 80% power (a
   normal approximation), for the "too few seeds" note.
+- `band(rows)`: `summarize` at every position of a curve, over the seeds that have a value there (the report's
+  curves: the mean line and its 95% t-interval band).
 
 >>> s = summarize([0.7, 0.8, 0.9])
 >>> round(s["mean"], 3), round(s["std"], 3), [round(x, 3) for x in s["ci95"]]
@@ -138,3 +140,18 @@ def detectable(a: Sequence[float], b: Sequence[float], power: float = 0.8, alpha
         return None
     se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
     return float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se
+
+
+def band(rows: Sequence[Sequence[float]], confidence: float = CONFIDENCE) -> dict[str, list]:
+    """Per position j over `rows` (one per seed, NaN where that seed has no value): {"n", "mean", "low", "high"}
+    lists, the mean and the t-interval of the mean of the values there; low/high None where fewer than 2 values
+    (no interval), mean None where none."""
+    width = max((len(r) for r in rows), default=0)
+    out: dict[str, list] = {"n": [], "mean": [], "low": [], "high": []}
+    for j in range(width):
+        values = [float(r[j]) for r in rows if j < len(r) and not math.isnan(r[j])]
+        s = summarize(values, confidence)
+        low, high = s["ci95"] if s["ci95"] is not None else (None, None)
+        for key, value in (("n", s["n"]), ("mean", s["mean"]), ("low", low), ("high", high)):
+            out[key].append(value)
+    return out

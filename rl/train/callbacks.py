@@ -7,7 +7,8 @@ health in `rl.train.health`: each beside what it calls.)
 
 Metric names follow TRL (`loss`, `reward`, `rewards/<name>/mean`, `kl`, `completions/mean_length`,
 `learning_rate`, `step_time`, ...) plus rlvr's per-reward counters `rewards/<name>/{items,none,timeouts,errors,
-seconds}`, `tokens/generated`, `time/generation_s` and the run-health monitor's `health/*`.
+seconds}`, `tokens/generated`, `time/generation_s`, the run-health monitor's `health/*`, and at the steps of the
+periodic held-out evaluation (`eval.every_steps`) its figures `eval/pass@1`, `eval/format_rate`, ...
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from rl.distenv import is_main_process
 
 SKIP_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss", "total_flos")
 """Keys of the Trainer's end-of-training log, which is not a step."""
+
+
+EVAL_LOG_PREFIX = "eval_"
+"""The Trainer-log prefix of held-out figures (the periodic evaluation, `rl.eval.heldout`)."""
+
+
+def metrics_name(key: str) -> str:
+    """A log key as metrics.jsonl names it: training metrics as TRL names them; held-out figures `eval_x` as
+    `eval/x`, the name wandb and trackio show (transformers' `rewrite_logs`) and the evaluations before and after
+    training use."""
+    return "eval/" + key.removeprefix(EVAL_LOG_PREFIX) if key.startswith(EVAL_LOG_PREFIX) else key
 
 
 def _clean(value: Any) -> Any:
@@ -50,7 +62,7 @@ class MetricsFile(TrainerCallback):
         if not state.is_world_process_zero or not logs or any(k in logs for k in SKIP_KEYS):
             return
         record = {"step": state.global_step, "time": round(time.time(), 3)}
-        record.update({k: _clean(v) for k, v in logs.items()})
+        record.update({metrics_name(k): _clean(v) for k, v in logs.items()})
         record.setdefault("kl", None)  # TRL computes KL only when beta > 0 (it then needs a reference model)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rl.config import BUILTIN_PREFIX, Experiment, ModelConfig
+from rl.config import Experiment
 from rl.errors import RlvrError
 
 
@@ -39,6 +39,7 @@ def preflight(exp: Experiment, dry_run: bool = False) -> Preflight:
     `dry_run`: what cannot be checked from here (the hub unreachable) is said, not refused; a real start refuses
     it, since its load would fail after retries."""
     from rl.data import from_hub, load_data
+    from rl.models import check_location
     from rl.train.loop import build_reward_funcs, check_warmup_engine, grpo_args
     from rl.train.precision import decide
 
@@ -67,7 +68,7 @@ def preflight(exp: Experiment, dry_run: bool = False) -> Preflight:
             f"curriculum: on, judged by {exp.rewards[accuracy_reward_index(exp)].name} (right above "
             f"{cur.solved_above:g}); retire after {cur.window} all-same visit(s); mix {mix}"
         )
-    lines.append(check_model(exp.model, strict=not dry_run))
+    lines.append("model: " + check_location(exp.model, strict=not dry_run))
     data = None
     if from_hub(exp.data):
         lines.append(f"data: {exp.data.source} comes from the hub: not loaded here (the run loads it)")
@@ -158,80 +159,6 @@ def check_optimizer(args) -> str:
             f"grpo: the learning-rate schedule ({schedule}) rejects these settings: {_first_line(e)}"
         ) from None
     return f"optimizer: {cls.__name__} (lr {args.learning_rate:g}), schedule {_value(args.lr_scheduler_type)}"
-
-
-# ------------------------------------------------------------------------------------------------ model
-
-
-def check_model(cfg: ModelConfig, strict: bool = True) -> str:
-    """Where the weights will come from, found without loading them (`strict`: see `check_hub_model`)."""
-    from rl.models import TINY_FAMILIES, looks_like_path
-    from rl.rundir import is_model_dir
-
-    name = cfg.name_or_path
-    if name.startswith(BUILTIN_PREFIX):
-        family = name[len(BUILTIN_PREFIX) :]
-        if family not in TINY_FAMILIES:
-            known = ", ".join(BUILTIN_PREFIX + f for f in TINY_FAMILIES)
-            raise RlvrError(f"model.name_or_path: unknown builtin model '{name}' (known: {known})")
-        return f"model: {name}, built offline"
-    path = Path(name).expanduser()
-    if path.exists():
-        if cfg.gguf_file:
-            if not (path / cfg.gguf_file).is_file():
-                raise RlvrError(f"model.gguf_file: no file '{cfg.gguf_file}' in {path}")
-        elif not is_model_dir(path):
-            raise RlvrError(
-                f"model.name_or_path: {path} holds no model (no config.json or adapter_config.json); a run's model is "
-                "in RUN/final or RUN/checkpoints/checkpoint-N"
-            )
-        return f"model: local directory {path}"
-    if looks_like_path(name):
-        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    return check_hub_model(name, cfg.revision, strict)
-
-
-def check_hub_model(name: str, revision: str | None, strict: bool) -> str:
-    """A hub model in the local cache, or found on the hub by one quick request (no retries). Not cached and the
-    hub offline (HF_HUB_OFFLINE) or unreachable: an error for a real start (`strict`: its load would only fail,
-    after minutes of retries), a note for a dry run (the machine that runs it may reach the hub or have the model
-    when this one does not). A name the hub does not have is an error either way."""
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
-    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
-
-    from rl.hub import offline_mode
-
-    try:
-        cached = try_to_load_from_cache(name, "config.json", revision=revision)
-    except HFValidationError as e:
-        raise RlvrError(f"model.name_or_path: '{name}' is neither a local directory nor a hub name ({e})") from None
-    if isinstance(cached, str):
-        return f"model: {name} (hub), in the local cache"
-    if constants.HF_HUB_OFFLINE or offline_mode():
-        if strict:
-            raise RlvrError(
-                f"model.name_or_path: {name} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and "
-                "the hub is offline (HF_HUB_OFFLINE=1): download it first or point at a local directory"
-            )
-        return f"model: {name} (hub): not checked, not in the local cache and the hub is offline (HF_HUB_OFFLINE)"
-    try:
-        HfApi().model_info(name, revision=revision, timeout=10)
-    except RepositoryNotFoundError:
-        raise RlvrError(
-            f"model.name_or_path: no model '{name}' on the Hugging Face hub (or it is private: log in with "
-            "`hf auth login`); check the spelling"
-        ) from None
-    except RevisionNotFoundError:
-        raise RlvrError(f"model.revision: {name} has no revision '{revision}'") from None
-    except Exception as e:  # noqa: BLE001 - no network, a proxy, a timeout: it cannot be checked from here
-        reason = _first_line(e)[:80]
-        if strict:
-            raise RlvrError(
-                f"model.name_or_path: {name} is not in the local Hugging Face cache and the hub cannot be reached "
-                f"({reason}): download it first or point at a local directory"
-            ) from None
-        return f"model: {name} (hub): not checked, the hub cannot be reached from here ({reason})"
-    return f"model: {name} (hub), found on the hub"
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -1,9 +1,10 @@
 """rlvr's GRPOTrainer: TRL's `GRPOTrainer` unchanged in what it optimises, plus bookkeeping.
 
 Per-reward counters in every log, generation time, generated tokens (counted over ranks and dynamic-sampling
-rounds, saved in each checkpoint), CUDA memory, a non-finite loss stopped before its backward, the curriculum and
-dynamic sampling (their mixins), after training whether every data-parallel rank holds the same weights, and no
-offline-wandb URL warning at each checkpoint (`rl.tracking.offline_run_unseen`).
+rounds, saved in each checkpoint), figures measured between steps (`extra_logs`: the periodic held-out
+evaluation), CUDA memory, a non-finite loss stopped before its backward, the curriculum and dynamic sampling (their
+mixins), after training whether every data-parallel rank holds the same weights, and no offline-wandb URL warning
+at each checkpoint (`rl.tracking.offline_run_unseen`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def make_trainer_class():
 
         _generation_seconds = 0.0
         generated_tokens = 0  # completion tokens generated so far, every rank and round (`tokens/generated`)
+        extra_logs: dict[str, float] | None = None
+        """Figures measured outside the step's own work (the held-out evaluation every `eval.every_steps`), added to
+        the next training log and then dropped."""
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             # called once per generation round (dynamic sampling's refills too), before any round is dropped
@@ -111,6 +115,9 @@ def make_trainer_class():
                 logs["time/generation_s"] = round(self._generation_seconds, 4)  # rollouts + rewards since last log
                 logs["tokens/generated"] = self.generated_tokens
                 self._generation_seconds = 0.0
+                if self.extra_logs:
+                    logs.update(self.extra_logs)
+                    self.extra_logs = None
             super().log(logs, start_time)
 
     return RlvrGRPOTrainer
