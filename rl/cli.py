@@ -63,7 +63,11 @@ def build_parser() -> Parser:
     ablate.add_argument("spec", help="ablation spec YAML (experiments/ablations/*.yaml)")
     ablate.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1: honest wall times)")
     ablate.add_argument("--emit", choices=["commands", "slurm"], help="write the commands or a slurm array instead")
-    ablate.add_argument("--dry-run", action="store_true", help="list the runs and which are finished")
+    ablate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the runs (done, pending, invalid) and check each as `rlvr train --dry-run` would",
+    )
     ablate.add_argument(
         "--only", type=lambda v: [x for x in v.split(",") if x], metavar="V1,V2", help="run only these variants"
     )
@@ -117,7 +121,10 @@ def build_parser() -> Parser:
         "them) and exit",
     )
 
-    report = sub.add_parser("report", help="table (mean ± std over seeds) and plots of an ablation's runs")
+    report = sub.add_parser(
+        "report",
+        help="tables (mean ± std, 95%% intervals, per seed) and plots with 95%% t-intervals of an ablation's runs",
+    )
     report.add_argument("target", help="ablation spec YAML or a directory of <variant>__s<seed> runs")
     report.add_argument("--out", help="output directory (default: <runs>/report)")
     return parser

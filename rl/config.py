@@ -202,11 +202,6 @@ class EvalConfig:
     figures at that step in metrics.jsonl, wandb and trackio, the completions in RUN/eval/step-N.jsonl. The last
     step is left to the evaluation after training (`after`), when that is on."""
 
-    def __post_init__(self):
-        # here rather than in `validate`: every way of building an experiment (a file, --set, an ablation) meets it
-        if self.every_steps is not None and self.every_steps < 1:
-            raise RlvrError(f"eval.every_steps must be at least 1 (or null: off), got {self.every_steps!r}")
-
 
 @dataclass
 class LoggingConfig:
@@ -602,6 +597,7 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "eval.max_new_tokens": AT_LEAST_1,
     "eval.batch_size": AT_LEAST_1,
     "eval.timeout": POSITIVE,
+    "eval.every_steps": Bound(1, why="null turns it off"),
     "logging.num_completions_to_print": NON_NEGATIVE,
     "launch.prompt_tokens": AT_LEAST_1,
     "launch.gpu_memory": POSITIVE,

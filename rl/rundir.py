@@ -6,7 +6,8 @@ RUN/metrics.jsonl          one line per logging step
 RUN/start/                 the warm start (when warmup.enabled)
 RUN/checkpoints/checkpoint-N/   the Trainer's checkpoints (trainer_state.json is written last)
 RUN/final/                 the trained model, or its LoRA adapter
-RUN/eval/                  held-out completions (before.jsonl, after.jsonl) and `rlvr eval` outputs
+RUN/eval/                  held-out completions (before.jsonl, step-N.jsonl with eval.every_steps, after.jsonl) and
+                           `rlvr eval` outputs (RUN/eval/<name>/)
 RUN/summary.json           written at the end: a run that has it is finished
 RUN/PREEMPT, preempted.json   a preemption request, and where it stopped
 RUN/reward_errors/         the first traceback of each failing reward
@@ -41,7 +42,7 @@ FAILED_START = {"config.yaml", "state.json", "reward_errors", "trackio", "tracki
 RUN_MARKERS = ("state.json", "metrics.jsonl", "summary.json", "checkpoints", "start", "final")
 """Besides config.yaml, a training run holds at least one of these (a project folder with a config.yaml does not)."""
 
-EVAL_RECORDS = ("before.jsonl", "after.jsonl")
+EVAL_RECORD = re.compile(r"(before|after|step-\d+)\.jsonl")
 """The held-out records training writes into RUN/eval/; `rlvr eval` outputs go beside them in RUN/eval/<name>/."""
 
 
@@ -341,7 +342,7 @@ def refuse_inside_run(path: Path, what: str) -> None:
     if run is None:
         return
     rel = path.resolve().relative_to(run.path).parts
-    if len(rel) >= 2 and rel[0] == "eval" and rel[1] not in EVAL_RECORDS:
+    if len(rel) >= 2 and rel[0] == "eval" and not EVAL_RECORD.fullmatch(rel[1]):
         return
     place = "is the training run" if not rel else f"lies inside the training run {run.path}"
     raise RlvrError(

@@ -606,3 +606,16 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_on_its_warm_start(tmp
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2]  # trained from step 0 again, the old lines replaced
     assert json.loads((run / "summary.json").read_text())["steps"] == 2
+
+
+def test_the_report_is_never_written_into_a_run(tmp_path):
+    root = tmp_path / "runs"
+    fake_run(root / "a__s0", 0.70, [0.5] * 20)
+    fake_run(root / "a__s1", 0.80, [0.6] * 20)
+    (root / "a__s0" / "config.yaml").write_text("name: a\n")  # a training run: config.yaml beside its summary
+    before = sorted(p.name for p in (root / "a__s0").iterdir())
+    for out in (root / "a__s0", root / "a__s0" / "final"):
+        with pytest.raises(RlvrError, match="rlvr never writes over a training run's files"):
+            report(str(root), str(out))
+    assert sorted(p.name for p in (root / "a__s0").iterdir()) == before
+    assert (report(str(root), None) / "report.md").is_file()  # beside the runs, as by default

@@ -20,11 +20,11 @@ from tests.test_train_e2e import TINY
 
 @pytest.mark.parametrize("value", ["0", "-2"])
 def test_every_steps_below_one_is_refused_in_one_line(value):
-    with pytest.raises(RlvrError, match=rf"eval.every_steps must be at least 1 \(or null: off\), got {value}"):
+    with pytest.raises(RlvrError, match=rf"eval.every_steps must be >= 1, got {value} \(null turns it off\)"):
         load_experiment(None, [f"eval.every_steps={value}"])
     result = rlvr("train", "--dry-run", "--set", f"eval.every_steps={value}")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert result.stderr.startswith("rlvr: error: eval.every_steps must be at least 1")
+    assert result.stderr.startswith("rlvr: error: eval.every_steps must be >= 1")
 
 
 def test_every_steps_is_off_by_default_and_takes_integers():

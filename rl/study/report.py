@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.errors import RlvrError
-from rl.rundir import RunDir
+from rl.rundir import RunDir, refuse_inside_run
 
 CURVE_METRIC = "rewards/math_accuracy/mean"
 FORMAT_CURVE = "rewards/think_format/mean"
@@ -628,6 +628,7 @@ def report(target: str, out_dir: str | None = None) -> Path:
 
     metrics = metrics or list(DEFAULT_METRICS)
     out = Path(out_dir) if out_dir else (runs[0][2].parent / "report")
+    refuse_inside_run(out, "--out")  # the report's files go beside the runs, never into one
     out.mkdir(parents=True, exist_ok=True)
     finished = sum(len(v) for v in groups.values())
     missing = len(runs) - finished
