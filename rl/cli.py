@@ -313,10 +313,8 @@ def cmd_train(args) -> int:
     try:
         train(exp, run.path, resume=resume, checked=checked)
     except RlvrError:
-        if main:
-            run.release()
         if fresh and world_size() == 1:
-            run.remove_failed_start()
+            run.remove_failed_start()  # running.json included: it marks no work
         raise
     finally:
         if main:

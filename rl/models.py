@@ -291,21 +291,22 @@ def check_location(cfg: ModelConfig, strict: bool = True) -> str:
         return f"local directory {path}"
     if looks_like_path(name):
         raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    return check_hub_model(name, cfg.revision, strict)
+    return check_hub_model(name, cfg.revision, strict, cfg.gguf_file)
 
 
-def check_hub_model(name: str, revision: str | None, strict: bool) -> str:
+def check_hub_model(name: str, revision: str | None, strict: bool, gguf_file: str | None = None) -> str:
     """A hub model in the local cache, or found on the hub by one quick request (no retries). Not cached and the
     hub offline (HF_HUB_OFFLINE) or unreachable: an error for a real start (`strict`: its load would only fail,
     after minutes of retries), a note for a dry run (the machine that runs it may reach the hub or have the model
-    when this one does not). A name the hub does not have is an error either way."""
+    when this one does not). A name the hub does not have is an error either way. A GGUF repository is found by its
+    `gguf_file` (it has no config.json)."""
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
 
     from rl.hub import offline_mode
 
     try:
-        cached = try_to_load_from_cache(name, "config.json", revision=revision)
+        cached = try_to_load_from_cache(name, gguf_file or "config.json", revision=revision)
     except HFValidationError as e:
         raise RlvrError(f"model.name_or_path: '{name}' is neither a local directory nor a hub name ({e})") from None
     if isinstance(cached, str):
@@ -347,7 +348,7 @@ def locate(cfg: ModelConfig, seed: int) -> str:
         return str(path)
     if looks_like_path(name):
         raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    check_hub_model(name, cfg.revision, strict=True)  # a typo or an unreachable hub: one line now, no retries
+    check_hub_model(name, cfg.revision, True, cfg.gguf_file)  # a typo or an unreachable hub: one line now, no retries
     return name
 
 

@@ -512,3 +512,9 @@ def test_stop_on_ends_a_real_run_with_a_checkpoint_a_summary_and_exit_code_4(tmp
     assert [r["health/no_signal"] for r in records] == [0.0, 1.0] and records[-1]["health/alerts"] == 1.0
     assert all(r["rewards/math_accuracy/items"] == 16 for r in records)
     assert all("health/regrade/checked" in r for r in records)  # regraded every step (nothing paid: 0 checked)
+    # the stop is not the run's end: the resume the message offers continues it, keeping the stop's results
+    again = rlvr("train", "--resume", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "stopped by run health (no_signal) at step 2" in again.stdout
+    assert json.loads((out / "finished-2" / "summary.json").read_text())["health"]["stopped_by"] == "no_signal"
+    assert json.loads((out / "summary.json").read_text())["steps"] == 6

@@ -9,8 +9,9 @@ checks build what the run builds, with the libraries the run uses, not a copy of
 - the optimizer and learning-rate schedule as `Trainer.create_optimizer_and_scheduler` makes them, on one dummy
   parameter (a negative learning rate, bad betas, an unknown scheduler);
 - the precision policy, and the warm-up against the engine;
-- the model's location (a local directory that exists, a known `builtin:` model, a hub name in the local cache or
-  on the hub; offline, a hub model that is not cached cannot load and is an error);
+- the model's location (`rl.models.check_location`: a local directory that holds a model, a known `builtin:`
+  model, a hub name in the local cache or on the hub; one that is neither cached nor reachable is an error for a
+  real start, whose load would fail after retries, and a note for a dry run, which may run on another machine);
 - the data: loaded and counted (unless it comes from the hub), enough training rows for one step's prompts.
 Each check adds one line to what `--dry-run` prints (`# checked: ...`).
 """

@@ -2,6 +2,8 @@
 
 - A run without `summary.json` continues from its newest complete checkpoint (or, with none yet, trains again from
   its warm start); the line `resuming RUN from checkpoint-N` says which.
+- A run stopped by run health (`health.stop_on`, exit code 4) wrote its summary at the stop but did not reach its
+  end: a resume continues it (the alert that stopped it does not stop it again).
 - A finished run (`summary.json`) is read-only: resuming it with the settings that ended it trains nothing, says
   so and exits 0. It continues only when the resume raises what stopped it — `grpo.max_steps` above the steps it
   ran, or `budget.max_generated_tokens` above its budget — and then its results at that point (`summary.json`,
@@ -51,6 +53,14 @@ def finished_run(run: RunDir, exp: Experiment) -> FinishedRun | None:
     new_steps, new_budget = stopping_settings(exp)
     more_steps = raised(new_steps, old[0]) and (new_steps == -1 or new_steps > steps)
     more_budget = raised(new_budget, old[1]) and (new_steps == -1 or new_steps > steps)
+    stopped_by = (summary.get("health") or {}).get("stopped_by")
+    if stopped_by and (new_steps == -1 or new_steps > steps):
+        return FinishedRun(
+            True,
+            f"continuing {run}, stopped by run health ({stopped_by}) at step {steps}, to grpo.max_steps {new_steps}; "
+            f"its step-{steps} results (summary.json, final/, eval/after.jsonl) move to "
+            f"{run.path / f'finished-{steps}'}",
+        )
     if more_steps or more_budget:
         target = f"grpo.max_steps {new_steps}" if more_steps else f"budget.max_generated_tokens {new_budget}"
         return FinishedRun(
