@@ -861,7 +861,7 @@ def validate_grpo_keys(grpo: dict[str, Any]) -> None:
             raise RlvrError(
                 f"unknown grpo field 'grpo.{key}' (not a trl.GRPOConfig field){_did_you_mean(key, valid, 'grpo')}"
             )
-        if not grpo_type_ok(value, grpo_types()[key]):
+        if key not in GRPO_CHOICE_FIELDS and not grpo_type_ok(value, grpo_types()[key]):  # choices: checked below
             raise RlvrError(f"config key 'grpo.{key}' must be {_type_name(grpo_types()[key])}, got {_kind(value)}")
         if key in GRPO_CHOICE_FIELDS and value not in grpo_choices()[key]:
             choices = ", ".join(str(c) for c in grpo_choices()[key])

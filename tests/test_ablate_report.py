@@ -183,7 +183,7 @@ output_dir: {out}
 variants:
   fine: {{}}
   no-data: {{data.source: {out}/missing.jsonl}}
-  batch: {{grpo.per_device_train_batch_size: 7}}
+  batch: {{grpo.top_k: -1}}
   no-model: {{model.name_or_path: ./no-such-model}}
 """
 
@@ -200,7 +200,8 @@ def test_dry_run_checks_each_variant_as_train_dry_run_would(tmp_path):
     assert lines[1] == f"pending  {runs}/fine__s1 (resumes from checkpoint-4)"
     assert lines[2] == f"invalid  {runs}/no-data__s0: data.source: no such file '{runs}/missing.jsonl'"
     assert lines[4] == (
-        f"invalid  {runs}/batch__s0: grpo: generation_batch_size (7) must be divisible by num_generations (8)."
+        f"invalid  {runs}/batch__s0: grpo: the rollouts' sampling settings fail in transformers: `top_k` has to be a "
+        "strictly positive integer, but is -1"
     )
     assert lines[6] == f"invalid  {runs}/no-model__s0: model.name_or_path: no such directory './no-such-model'"
     assert lines[-1] == "bad: 4 variants x 2 seeds, 8 to run, 6 invalid"
@@ -232,7 +233,8 @@ def test_an_input_error_skips_the_variants_other_seeds_and_the_summary_says_why(
         "  no-data__s2  skipped: no-data__s0 failed with exit 2, an input error",
     ]
     assert sorted(p.name for p in (runs / "logs").iterdir()) == ["no-data__s0.log"]  # one attempt, not three
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("rlvr: error: 1 run(s) failed, 2 skipped")
+    errors = [x for x in result.stderr.splitlines() if not x.startswith("[progress] ")]  # ablate's progress lines
+    assert len(errors) == 1 and errors[0].startswith("rlvr: error: 1 run(s) failed, 2 skipped")
 
 
 def test_a_crash_prints_the_end_of_its_log_and_other_seeds_still_run(tmp_path, monkeypatch, capsys):

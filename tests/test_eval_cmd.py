@@ -452,6 +452,7 @@ def test_eval_overwrite_replaces_only_an_earlier_eval_output(capsys, tmp_path):
     assert (home / "notes.txt").read_text() == "keep" and (home / "projects").is_dir()
     out = tmp_path / "out"
     assert main([*argv, "--output", str(out)]) == 0
+    capsys.readouterr()  # that evaluation's own output (its progress lines on stderr)
     one_line_error(capsys, [*argv, "--output", str(out)], "an `rlvr eval` output of builtin:tiny-qwen2", "--overwrite")
     (out / "tiny-qwen2" / "mine.txt").write_text("not rlvr's")  # no longer only what rlvr eval wrote
     one_line_error(capsys, [*argv, "--output", str(out), "--overwrite"], "holds no `rlvr eval` output")
