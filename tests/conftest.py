@@ -32,3 +32,15 @@ def rlvr(*args: str, cwd: Path | None = None, timeout: float = 600) -> subproces
         timeout=timeout,
         env=os.environ.copy(),
     )
+
+
+def one_line_error(capsys, argv: list[str], *fragments: str) -> None:
+    """`rlvr ARGV`, in this process: exit code 2 and one line `rlvr: error: ...` on stderr holding every fragment."""
+    from rl.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("rlvr: error: "), err
+    for fragment in fragments:
+        assert fragment in err[0], err[0]

@@ -4,6 +4,7 @@
 import pytest
 
 from rl.cli import main
+from tests.conftest import one_line_error
 
 BAD = [
     ("grpo.learning_rate=fast", "'grpo.learning_rate' must be a number, got str 'fast'"),
@@ -30,15 +31,6 @@ BAD = [
     ("model.name_or_path=./no/such/model", "model.name_or_path: no such directory './no/such/model'"),
     ("model.name_or_path=builtin:tiny-qwen3", "unknown builtin model 'builtin:tiny-qwen3'"),
 ]
-
-
-def one_line_error(capsys, argv, fragment):
-    code = main(argv)
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("rlvr: error: "), err
-    assert fragment in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("override, fragment", BAD, ids=[b[0] for b in BAD])

@@ -9,7 +9,7 @@ from rl.cli import main
 from rl.config import dump_yaml, load_experiment
 from rl.errors import RlvrError
 from rl.eval.evaluate import majority_indices, score_samples
-from tests.conftest import rlvr
+from tests.conftest import one_line_error, rlvr
 from tests.test_train_e2e import TINY
 
 # ------------------------------------------------------------------------------------------------ grading, maj@n
@@ -86,14 +86,6 @@ def test_score_samples_figures_and_records():
 
 
 # ------------------------------------------------------------------------------------------------ errors
-
-
-def one_line_error(capsys, argv, *fragments):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("rlvr: error: "), err
-    for fragment in fragments:
-        assert fragment in err[0], err[0]
 
 
 @pytest.fixture

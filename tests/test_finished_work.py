@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from rl.cli import main
-from tests.conftest import rlvr
+from tests.conftest import one_line_error, rlvr
 from tests.test_train_e2e import TINY
 
 NO_WARMUP = [*TINY, "--set", "warmup.enabled=false", "--set", "data.eval_size=8", "--set", "eval.batch_size=8"]
@@ -33,14 +33,6 @@ def run(finished, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(finished, copy)
     return copy
-
-
-def one_line_error(capsys, argv, *fragments):
-    assert main(argv) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rlvr: error: "), lines
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_resuming_a_finished_run_trains_nothing_and_says_so(run, capsys):
