@@ -16,8 +16,9 @@ RUN/running.json           while `rlvr train` runs on it: host and pid (a second
 RUN/finished-N/            a finished run continued past step N (a larger grpo.max_steps) keeps its step-N results here
 
 Finished work is read-only: a directory holding a training run is never deleted or replaced by `--overwrite`
-(only `rlvr train --discard-run`, which names what is lost, does that), and no other command writes into a run
-outside `RUN/eval/<name>` (`refuse_inside_run`).
+(only `rlvr train --discard-run`, which names what is lost, does that). No other command writes into a run outside
+`RUN/eval/<name>` (`refuse_inside_run`), but for `rlvr dashboard`'s import cache `RUN/dashboard/` of a run logged
+without trackio (rebuilt from the run's files each time).
 """
 
 from __future__ import annotations
