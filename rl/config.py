@@ -600,7 +600,8 @@ FIELD_BOUNDS: dict[str, Bound] = {
     "eval.every_steps": Bound(1, why="null turns it off"),
     "logging.num_completions_to_print": NON_NEGATIVE,
     "launch.prompt_tokens": AT_LEAST_1,
-    "launch.gpu_memory": POSITIVE,
+    "launch.gpu_memory": Bound(0, low_open=True, why="GiB per GPU"),
+    "budget.max_generated_tokens": AT_LEAST_1,
 }
 """Ranges of rlvr's own numeric fields (sections with their own validators, health and curriculum, check theirs)."""
 
@@ -749,16 +750,12 @@ def validate(exp: Experiment) -> None:
         raise RlvrError("dynamic_sampling runs with one training process for now (TRL splits groups across ranks)")
     if (exp.launch.gpus is not None and exp.launch.gpus < 1) or exp.launch.nodes < 1:
         raise RlvrError("launch.gpus and launch.nodes must be at least 1")
-    if exp.budget.max_generated_tokens is not None and exp.budget.max_generated_tokens < 1:
-        raise RlvrError(f"budget.max_generated_tokens must be at least 1, got {exp.budget.max_generated_tokens}")
     rate = exp.data.filter
     if rate is not None and not 0.0 <= rate.min_pass_rate <= rate.max_pass_rate <= 1.0:
         raise RlvrError(
             "data.filter needs 0 <= min_pass_rate <= max_pass_rate <= 1, "
             f"got {rate.min_pass_rate:g} and {rate.max_pass_rate:g}"
         )
-    if exp.launch.gpu_memory <= 0 or exp.launch.prompt_tokens < 1:
-        raise RlvrError("launch.gpu_memory (GiB) and launch.prompt_tokens must be positive")
     validate_grpo_keys(exp.grpo)
     check_bounds(exp)
     check_batch_shape(exp.grpo)
