@@ -353,6 +353,7 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
     from rl.distenv import world_size
     from rl.launch.memory import dry_run_budget
 
+    cpu = cpu_note()
     if world_size() == 1 and exp.launch.gpus and not exp.model.name_or_path.startswith(BUILTIN_PREFIX) and config:
         from rl.launch.plan import LaunchOptions, make_plan
 
@@ -362,10 +363,10 @@ def _dry_run_memory(exp, config, overrides: list[str]) -> str:
             if "cannot read" not in str(err):
                 raise
             return f"memory: not planned: {err}"
-        where = f"{cpu_note()}; for the recipe's hardware, " if cpu_note() else ""
+        where = f"{cpu}; for the recipe's hardware, " if cpu else ""
         return f"{plan.budget}\n{where}as `rlvr launch` would run it: {plan.strategy} ({plan.why}), vLLM {plan.vllm}"
-    if cpu_note():
-        return f"memory: {cpu_note()} (the GPU plan of a recipe: rlvr launch CONFIG --dry-run)"
+    if cpu:
+        return f"memory: {cpu} (the GPU plan of a recipe: rlvr launch CONFIG --dry-run)"
     budget = dry_run_budget(exp, os.environ)
     if isinstance(budget, str):
         return f"memory: {budget}"
@@ -388,13 +389,11 @@ def cmd_rewards(args) -> int:
     import rewards
 
     if args.name is not None:
-        if args.name not in rewards.names():
-            import difflib
-
-            close = difflib.get_close_matches(args.name, rewards.names(), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(rewards.names())})"
-            raise RlvrError(f"unknown reward '{args.name}'{hint}")
-        print(f"{args.name}({reward_params(args.name)})\n")
+        try:
+            listed = reward_params(args.name)  # the registry's lookup: an unknown name says which one was meant
+        except ValueError as e:
+            raise RlvrError(str(e)) from None
+        print(f"{args.name}({listed})\n")
         print(inspect.getdoc(rewards.registry._lookup(args.name)) or "")
         return 0
     width = max(len(n) for n in rewards.names())

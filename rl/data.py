@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rl.config import BUILTIN_PREFIX, DataConfig
-from rl.errors import RlvrError
+from rl.errors import RlvrError, first_line
 
 R1_ZERO = (
     "A conversation between User and Assistant. The User asks a question, and the Assistant solves it. "
@@ -264,9 +264,7 @@ def _load_file(path: Path) -> list[dict]:
             with path.open(newline="") as f:
                 return list(csv.DictReader(f))
     except (OSError, ValueError, AttributeError) as e:
-        raise RlvrError(
-            f"data: cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-        ) from None
+        raise RlvrError(f"data: cannot read {path}: {first_line(e)}") from None
     raise RlvrError(f"data: unsupported file type '{path.suffix}' for {path} (use .jsonl, .json, .parquet, .csv)")
 
 
@@ -335,7 +333,7 @@ def _load_hub(name: str, config: str | None, split: str, local: str | None = Non
                 f"data: cannot fetch '{name}' split '{split}' ({offline} is set and the datasets cache has no copy); "
                 f"{local or GENERIC_LOCAL_COPY}"
             ) from None
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         raise RlvrError(
             f"data: cannot load '{name}' split '{split}': {msg}" + (f"; {local}" if local else "")
         ) from None

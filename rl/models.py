@@ -26,7 +26,7 @@ from typing import Any
 
 from rl.config import BUILTIN_PREFIX, ModelConfig
 from rl.distenv import world_size
-from rl.errors import RlvrError
+from rl.errors import RlvrError, first_line
 from rl.rundir import is_adapter_dir, is_model_dir
 from rl.templates import CHATML, DEEPSEEK_R1, FALCON, LLAMA3, MISTRAL
 
@@ -328,7 +328,7 @@ def check_hub_model(name: str, revision: str | None, strict: bool, gguf_file: st
     except RevisionNotFoundError:
         raise RlvrError(f"model.revision: {name} has no revision '{revision}'") from None
     except Exception as e:  # noqa: BLE001 - no network, a proxy, a timeout: it cannot be checked from here
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:80]
+        reason = first_line(e)[:80]
         if strict:
             raise RlvrError(
                 f"model.name_or_path: {name} is not in the local Hugging Face cache and the hub cannot be reached "
@@ -339,17 +339,14 @@ def check_hub_model(name: str, revision: str | None, strict: bool, gguf_file: st
 
 
 def locate(cfg: ModelConfig, seed: int) -> str:
-    """Where to load the model from: a built tiny model, a local directory, or a hub name (left to transformers)."""
+    """Where to load the model from: a built tiny model, a local directory, or a hub name (left to transformers).
+    `check_location` first, strictly: a typo or an unreachable hub is one line now, not a minute of retries."""
+    check_location(cfg, strict=True)
     name = cfg.name_or_path
     if name.startswith(BUILTIN_PREFIX):
         return str(resolve_builtin(name, seed))
     path = Path(name).expanduser()
-    if path.exists():
-        return str(path)
-    if looks_like_path(name):
-        raise RlvrError(f"model.name_or_path: no such directory '{name}'")
-    check_hub_model(name, cfg.revision, True, cfg.gguf_file)  # a typo or an unreachable hub: one line now, no retries
-    return name
+    return str(path) if path.exists() else name
 
 
 def adapter_base(path: str | Path) -> str | None:
@@ -446,8 +443,7 @@ def _hub_call(fn, location: str, **kwargs):
     try:
         return fn(location, **kwargs)
     except (OSError, ValueError, ImportError) as e:  # missing files, offline hub, unknown architecture, no kernel
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RlvrError(f"cannot load model '{location}': {first}") from None
+        raise RlvrError(f"cannot load model '{location}': {first_line(e)}") from None
 
 
 def load_policy(cfg: ModelConfig, seed: int):

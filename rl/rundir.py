@@ -181,11 +181,15 @@ class RunDir:
             pass
         return f"pid {info['pid']}"
 
-    def claim(self) -> None:
-        """Mark the directory as being trained by this process; refused when another live process on this host is."""
+    def refuse_if_running(self) -> None:
+        """RlvrError when another live process on this host is training in this directory."""
         other = self.running_here()
         if other is not None:
             raise RlvrError(f"{self.path} is being trained right now ({other} on this host); wait for it or stop it")
+
+    def claim(self) -> None:
+        """Mark the directory as being trained by this process; refused when another live process on this host is."""
+        self.refuse_if_running()
         write_json(self.running, {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()})
 
     def release(self) -> None:
@@ -261,9 +265,7 @@ class RunDir:
             if resume:
                 raise RlvrError(f"--resume: no run to continue in {run_dir}")
             return
-        other = self.running_here()
-        if other is not None:
-            raise RlvrError(f"{run_dir} is being trained right now ({other} on this host); wait for it or stop it")
+        self.refuse_if_running()
         if resume:
             if not self.is_run():
                 raise RlvrError(f"--resume: {run_dir} holds no run (no config.yaml)")

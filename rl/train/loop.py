@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rl.config import Experiment, dump_yaml
 from rl.distenv import is_main_process
-from rl.errors import RlvrError
+from rl.errors import RlvrError, first_line
 from rl.eval.metrics import current_names
 from rl.rundir import RunDir, read_json, step_of, write_json
 from rl.tracking import start_wandb, wandb_mode
@@ -90,7 +90,7 @@ def grpo_args(exp: Experiment, run_dir: Path, report_to: str | list[str]):
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as e:
-        raise RlvrError(f"grpo: {str(e).strip().splitlines()[0]}") from None
+        raise RlvrError(f"grpo: {first_line(e)}") from None
 
 
 def final_dtype(precision, loaded_dtype):

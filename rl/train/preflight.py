@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rl.config import Experiment
-from rl.errors import RlvrError
+from rl.errors import RlvrError, first_line
 
 
 @dataclass
@@ -117,7 +117,7 @@ def check_sampling(args) -> str:
         if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
             lp.RepetitionPenaltyLogitsProcessor(config.repetition_penalty)
     except ValueError as e:
-        raise RlvrError(f"grpo: the rollouts' sampling settings fail in transformers: {_first_line(e)}") from None
+        raise RlvrError(f"grpo: the rollouts' sampling settings fail in transformers: {first_line(e)}") from None
     return (
         f"sampling: transformers generate, temperature {config.temperature:g}, top_p {config.top_p:g}, "
         f"top_k {config.top_k}, {config.max_new_tokens} new tokens at most"
@@ -136,16 +136,16 @@ def check_optimizer(args) -> str:
     try:
         cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
     except (ImportError, ModuleNotFoundError) as e:
-        return f"optimizer: {args.optim} not checked here ({_first_line(e)})"
+        return f"optimizer: {args.optim} not checked here ({first_line(e)})"
     except ValueError as e:
-        raise RlvrError(f"grpo.optim: {_first_line(e)}") from None
+        raise RlvrError(f"grpo.optim: {first_line(e)}") from None
     steps = args.max_steps if args.max_steps > 0 else 1000
     try:
         optimizer = cls([torch.nn.Parameter(torch.zeros(1))], **kwargs)
     except (ImportError, RuntimeError) as e:  # an optimizer that needs a GPU or another package
-        return f"optimizer: {cls.__name__} not built here ({_first_line(e)})"
+        return f"optimizer: {cls.__name__} not built here ({first_line(e)})"
     except (ValueError, TypeError) as e:
-        raise RlvrError(f"grpo: the optimizer ({args.optim}) rejects these settings: {_first_line(e)}") from None
+        raise RlvrError(f"grpo: the optimizer ({args.optim}) rejects these settings: {first_line(e)}") from None
     try:
         get_scheduler(
             args.lr_scheduler_type,
@@ -157,7 +157,7 @@ def check_optimizer(args) -> str:
     except (ValueError, TypeError) as e:
         schedule = _value(args.lr_scheduler_type)
         raise RlvrError(
-            f"grpo: the learning-rate schedule ({schedule}) rejects these settings: {_first_line(e)}"
+            f"grpo: the learning-rate schedule ({schedule}) rejects these settings: {first_line(e)}"
         ) from None
     return f"optimizer: {cls.__name__} (lr {args.learning_rate:g}), schedule {_value(args.lr_scheduler_type)}"
 
@@ -178,11 +178,6 @@ def check_data_sizes(exp: Experiment, data: tuple[list[dict], list[dict]], per_s
             f"data: no held-out rows in {exp.data.eval_source or exp.data.source} ({exp.data.eval_split}) to "
             "evaluate; set eval.before and eval.after to false to train without an evaluation"
         )
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _value(v) -> str:

@@ -51,23 +51,21 @@ def finished_run(run: RunDir, exp: Experiment) -> FinishedRun | None:
     steps = summary.get("steps") or 0
     old = stopping_settings(parse_yaml(run.config.read_text()) or {}) if run.config.is_file() else (None, None)
     new_steps, new_budget = stopping_settings(exp)
-    more_steps = raised(new_steps, old[0]) and (new_steps == -1 or new_steps > steps)
-    more_budget = raised(new_budget, old[1]) and (new_steps == -1 or new_steps > steps)
+    room = new_steps == -1 or new_steps > steps
+    kept = (
+        f"its step-{steps} results (summary.json, final/, eval/after.jsonl) move to {run.path / f'finished-{steps}'}"
+    )
     stopped_by = (summary.get("health") or {}).get("stopped_by")
-    if stopped_by and (new_steps == -1 or new_steps > steps):
+    if stopped_by and room:
         return FinishedRun(
             True,
             f"continuing {run}, stopped by run health ({stopped_by}) at step {steps}, to grpo.max_steps {new_steps}; "
-            f"its step-{steps} results (summary.json, final/, eval/after.jsonl) move to "
-            f"{run.path / f'finished-{steps}'}",
+            f"{kept}",
         )
-    if more_steps or more_budget:
+    more_steps = raised(new_steps, old[0])
+    if room and (more_steps or raised(new_budget, old[1])):
         target = f"grpo.max_steps {new_steps}" if more_steps else f"budget.max_generated_tokens {new_budget}"
-        return FinishedRun(
-            True,
-            f"continuing the finished run {run} from step {steps} to {target}; its step-{steps} results "
-            f"(summary.json, final/, eval/after.jsonl) move to {run.path / f'finished-{steps}'}",
-        )
+        return FinishedRun(True, f"continuing the finished run {run} from step {steps} to {target}; {kept}")
     before, after = summary.get("accuracy_before"), summary.get("accuracy_after")
     result = f", held-out pass@1 {before:.3f} -> {after:.3f}" if before is not None and after is not None else ""
     return FinishedRun(
